@@ -1,0 +1,21 @@
+# Warnings are errors in our own code only (never in third-party headers, which are -isystem).
+function(bitnet_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wno-unused-parameter)
+  if(BITNET_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# SIMD kernels live in files named *_avx2.cpp / *_avx512.cpp; only those files get the ISA flags,
+# and the dispatcher picks one at run time from CPUID, so one binary runs on any x86-64.
+function(bitnet_set_simd_flags sources)
+  foreach(src IN LISTS sources)
+    if(src MATCHES "_avx512\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
+        "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx2;-mfma;-mf16c;-mbmi2")
+    elseif(src MATCHES "_avx2\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2")
+    endif()
+  endforeach()
+endfunction()

@@ -1,0 +1,13 @@
+// The CLI's subcommands, one file each (tools/cmd_<name>.cpp). Each registers itself on the app
+// and runs from its callback; errors propagate as bitnet::Error and become exit code 1 in main().
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace bitnet::tools {
+
+void register_inspect(CLI::App& app);
+
+}  // namespace bitnet::tools

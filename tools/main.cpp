@@ -1,0 +1,26 @@
+// build/bin/bitnet: one binary, one subcommand per job (run, chat, tokenize, inspect, ...).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "bitnet/error.hpp"
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"bitnet: inference and cross-validation for BitNet b1.58 models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", BITNET_CLI_VERSION);
+  bitnet::tools::register_inspect(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const bitnet::Error& e) {
+    std::fprintf(stderr, "error (%s): %s\n", bitnet::to_string(e.category()), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
