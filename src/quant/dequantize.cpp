@@ -53,44 +53,45 @@ void dequant_q6_k(const uint8_t* src, float* y, int64_t n) {
   }
 }
 
-// block_tq2_0: qs[64] (4 values per byte, value m + 32*l of a 128-group at bits 2l of byte m), d.
-void dequant_tq2_0(const uint8_t* src, float* y, int64_t n) {
-  for (int64_t b = 0; b < n / QK_K; ++b, src += 66) {
-    const float d = fp16_to_fp32(load_u16(src + 64));
-    for (int j = 0; j < 64; j += 32) {
-      for (int l = 0; l < 4; ++l) {
-        for (int m = 0; m < 32; ++m) {
-          const int q = (src[j + m] >> (l * 2)) & 3;
-          *y++ = static_cast<float>(q - 1) * d;
-        }
-      }
+// block_tq2_0: qs[64] (4 values per byte: value m + 32*l of each 128-group at bits 2l of byte m), d.
+void unpack_tq2_0(const uint8_t* src, int8_t* t) {
+  for (int j = 0; j < 64; j += 32) {
+    for (int l = 0; l < 4; ++l) {
+      for (int m = 0; m < 32; ++m) *t++ = static_cast<int8_t>(((src[j + m] >> (l * 2)) & 3) - 1);
     }
   }
 }
 
 // One base-3 digit of a TQ1_0 byte: the byte holds a fixed-point fraction q/243, and multiplying by
 // 3^n shifts digit n to the top; (q * 3) >> 8 reads it.
-int tq1_trit(uint8_t packed, int n) {
+int8_t tq1_trit(uint8_t packed, int n) {
   static constexpr uint8_t kPow3[6] = {1, 3, 9, 27, 81, 243};
   const auto q = static_cast<uint8_t>(packed * kPow3[n]);
-  return ((static_cast<uint16_t>(q) * 3) >> 8) - 1;
+  return static_cast<int8_t>(((static_cast<uint16_t>(q) * 3) >> 8) - 1);
 }
 
 // block_tq1_0: qs[48] (5 trits per byte: 32 bytes then 16 bytes), qh[4] (4 trits per byte), d.
-void dequant_tq1_0(const uint8_t* src, float* y, int64_t n) {
-  for (int64_t b = 0; b < n / QK_K; ++b, src += 54) {
-    const uint8_t* qs = src;
-    const uint8_t* qh = src + 48;
-    const float d = fp16_to_fp32(load_u16(src + 52));
-    for (int t = 0; t < 5; ++t) {
-      for (int m = 0; m < 32; ++m) *y++ = static_cast<float>(tq1_trit(qs[m], t)) * d;
-    }
-    for (int t = 0; t < 5; ++t) {
-      for (int m = 0; m < 16; ++m) *y++ = static_cast<float>(tq1_trit(qs[32 + m], t)) * d;
-    }
-    for (int t = 0; t < 4; ++t) {
-      for (int m = 0; m < 4; ++m) *y++ = static_cast<float>(tq1_trit(qh[m], t)) * d;
-    }
+void unpack_tq1_0(const uint8_t* src, int8_t* t) {
+  const uint8_t* qs = src;
+  const uint8_t* qh = src + 48;
+  for (int n = 0; n < 5; ++n) {
+    for (int m = 0; m < 32; ++m) *t++ = tq1_trit(qs[m], n);
+  }
+  for (int n = 0; n < 5; ++n) {
+    for (int m = 0; m < 16; ++m) *t++ = tq1_trit(qs[32 + m], n);
+  }
+  for (int n = 0; n < 4; ++n) {
+    for (int m = 0; m < 4; ++m) *t++ = tq1_trit(qh[m], n);
+  }
+}
+
+void dequant_tq(TensorType type, const uint8_t* src, float* y, int64_t n) {
+  const int64_t ts = traits(type).type_size;
+  int8_t trits[QK_K];
+  for (int64_t b = 0; b < n / QK_K; ++b, src += ts, y += QK_K) {
+    tq_unpack_block(type, src, trits);
+    const float d = fp16_to_fp32(load_u16(src + ts - 2));
+    for (int64_t j = 0; j < QK_K; ++j) y[j] = static_cast<float>(trits[j]) * d;
   }
 }
 
@@ -196,8 +197,8 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
       return;
     case TensorType::Q8_0: dequant_q8_0(p, dst, n); return;
     case TensorType::Q6_K: dequant_q6_k(p, dst, n); return;
-    case TensorType::TQ1_0: dequant_tq1_0(p, dst, n); return;
-    case TensorType::TQ2_0: dequant_tq2_0(p, dst, n); return;
+    case TensorType::TQ1_0:
+    case TensorType::TQ2_0: dequant_tq(type, p, dst, n); return;
     default: break;
   }
   throw Error(ErrorCategory::model, "cannot dequantize rows of type " + std::string(to_string(type)));
@@ -224,6 +225,22 @@ void quantize_ternary(TensorType type, const float* src, void* dst, int64_t n, i
     default: break;
   }
   throw Error(ErrorCategory::config, "not a ternary type: " + std::string(to_string(type)));
+}
+
+void tq_unpack_block(TensorType type, const void* block, int8_t* trits) {
+  const auto* p = static_cast<const uint8_t*>(block);
+  if (type == TensorType::TQ2_0) {
+    unpack_tq2_0(p, trits);
+  } else if (type == TensorType::TQ1_0) {
+    unpack_tq1_0(p, trits);
+  } else {
+    throw Error(ErrorCategory::internal, "tq_unpack_block: not a TQ type: " + std::string(to_string(type)));
+  }
+}
+
+float tq_block_scale(TensorType type, const void* block) {
+  const int64_t ts = traits(type).type_size;
+  return fp16_to_fp32(load_u16(static_cast<const uint8_t*>(block) + ts - 2));
 }
 
 float i2s_scale(const void* tensor_data, int64_t n) {

@@ -24,6 +24,11 @@ void dequantize_tensor(TensorType type, const void* src, float* dst, int64_t n, 
 // `dst` must have tensor_nbytes() bytes. Exactly ternary inputs round-trip bit for bit.
 void quantize_ternary(TensorType type, const float* src, void* dst, int64_t n, int64_t n_per_row);
 
+// The 256 ternary values (-1, 0, +1) of one TQ1_0 or TQ2_0 block, in element order; the block's
+// fp16 scale d is its last two bytes.
+void tq_unpack_block(TensorType type, const void* block, int8_t* trits);
+float tq_block_scale(TensorType type, const void* block);
+
 // I2_S (bitnet.cpp x86 layout): 128-value blocks of 32 bytes; value j of a block sits in byte j % 32
 // at bit shift 6 - 2*(j / 32); codes 0 = -1, 1 = 0, 2 = +1. The float32 scale follows the n/4 bytes.
 float i2s_scale(const void* tensor_data, int64_t n);

@@ -1,0 +1,60 @@
+// BitLinear building blocks: int8 activation quantization (the rule of each reference) and the
+// ternary x int8 matrix product with int32 accumulation. The *_ref functions are the scalar oracle;
+// faster kernels (src/kernels/*_avx2.cpp, *_avx512.cpp) must give identical integer sums and
+// bit-identical outputs for the same inputs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "quant/tensor_type.hpp"
+
+namespace bitnet::kernels {
+
+// How activations are quantized before a ternary matmul. Each weight type mirrors its reference:
+//  - PerRowAbsmax (bitnet.cpp, I2_S): one scale per token row over all K inputs,
+//    s = (float)(127 / max(max|x| (in double), 1e-5)), q = clamp(round_half_even(x*s), -128, 127).
+//  - Q8K (ggml, TQ1_0/TQ2_0): one scale per 256 values, iscale = -127/max (max = the signed value of
+//    largest magnitude, first one wins), q = min(127, round_half_even(iscale*x)), d = 1/iscale.
+enum class ActQuant { PerRowAbsmax, Q8K };
+
+ActQuant act_quant_for(TensorType weight_type);
+
+// n_tokens rows of k int8 activations plus their scales. Buffers grow on demand and are reused,
+// so steady-state decoding allocates nothing.
+struct QuantizedActs {
+  ActQuant rule = ActQuant::PerRowAbsmax;
+  int64_t k = 0;
+  int64_t n_tokens = 0;
+  std::vector<int8_t> q;      // [n_tokens][k]
+  std::vector<float> scale;   // PerRowAbsmax: [n_tokens] (s); Q8K: [n_tokens][k/256] (d)
+  std::vector<int32_t> qsum;  // PerRowAbsmax: [n_tokens] (sum of q over the row)
+
+  const int8_t* row(int64_t t) const { return q.data() + t * k; }
+};
+
+void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k, QuantizedActs& out);
+
+// A ternary weight matrix as stored in the GGUF file: n rows (outputs) of k values (inputs).
+struct TernaryWeights {
+  TensorType type = TensorType::TQ2_0;
+  const uint8_t* data = nullptr;  // the tensor's bytes in the mapping
+  int64_t k = 0;                  // ne[0]
+  int64_t n = 0;                  // ne[1]
+  float tensor_scale = 1.0f;      // I2_S: the per-tensor float32 scale; unused otherwise
+
+  static TernaryWeights from_tensor(TensorType type, const void* data, int64_t k, int64_t n);
+};
+
+// y[t][r] for tokens t in [0, a.n_tokens) and output rows r in [row_begin, row_end); y is
+// [n_tokens][w.n] row-major. Integer sums are exact; the float rescale follows the reference:
+//  - I2_S: y = ((float)sum(code*q) - (float)sum(q)) / s * tensor_scale, code = w + 1.
+//  - TQ*:  y = sum over 256-blocks of (float)sumi_b * (d_act_b * d_w_b), accumulated in fp32.
+void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                        int64_t row_end);
+
+// Exact integer dot of one weight row with one activation row, blockwise (for tests and oracles):
+// out[b] = sum over block b of w*q, with blocks of 256 (TQ) or one block of k (I2_S).
+void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q, int32_t* out);
+
+}  // namespace bitnet::kernels
