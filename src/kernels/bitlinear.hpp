@@ -58,3 +58,16 @@ void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* 
 void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q, int32_t* out);
 
 }  // namespace bitnet::kernels
+
+namespace bitnet::kernels {
+
+// The entry point the forward pass uses: quantizes x ([n_tokens][w.k]) with the rule of w's type and
+// writes y ([n_tokens][w.n]), splitting rows over n_threads. Picks the fastest kernel this CPU has
+// (src/kernels/bitlinear_dispatch.cpp); results are identical to ternary_matmul_ref.
+void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y, QuantizedActs& scratch,
+               int n_threads);
+
+// Called once per weight at load: lets the kernels repack weights into their compute layout.
+void prepare_for_kernels(TernaryWeights& w);
+
+}  // namespace bitnet::kernels
