@@ -101,6 +101,7 @@ const char* to_string(RecordStatus status) {
 
 RowMetrics compare_rows(std::span<const float> a, std::span<const float> b) {
   double dot = 0, norm_a = 0, norm_b = 0, max_abs = 0;
+  bool any_nan = false;
   const size_t n = std::min(a.size(), b.size());
   for (size_t i = 0; i < n; ++i) {
     const double x = a[i], y = b[i];
@@ -108,11 +109,12 @@ RowMetrics compare_rows(std::span<const float> a, std::span<const float> b) {
     norm_a += x * x;
     norm_b += y * y;
     const double d = std::fabs(x - y);
-    // NaN-propagating max: a NaN difference must not vanish from the report.
-    if (!(d <= max_abs)) max_abs = d;
+    if (std::isnan(d)) any_nan = true;
+    max_abs = std::max(max_abs, d);
   }
   RowMetrics m;
-  m.max_abs_diff = max_abs;
+  // A NaN difference must not vanish from the report.
+  m.max_abs_diff = any_nan ? std::numeric_limits<double>::quiet_NaN() : max_abs;
   if (norm_a == 0 && norm_b == 0) {
     m.cosine = 1;
   } else if (norm_a == 0 || norm_b == 0) {
