@@ -6,7 +6,8 @@
 namespace bitnet {
 namespace {
 
-using nlohmann::json;
+// Keys in the order a reader wants them (summary first), not sorted.
+using json = nlohmann::ordered_json;
 
 std::string format(const char* fmt, double value) {
   char buf[64];
@@ -112,16 +113,19 @@ std::string trace_diff_text(const TraceDiff& diff) {
                   optional_number(s.max_abs_diff, "%.3e").c_str(), first.c_str());
     out += line;
   }
+  out += "\n";
   auto untraced_line = [&](const char* traced_by, const TraceSide& other) {
     if (other.untraced_stages.empty()) return;
-    out += "\nstages traced only by " + std::string(traced_by) + ":";
+    out += "stages traced only by " + std::string(traced_by) + ":";
     for (const auto& s : other.untraced_stages) out += " " + s;
+    out += "\n";
   };
   untraced_line("A", diff.b);
   untraced_line("B", diff.a);
-  if (diff.unmatched > 0)
-    out += "\n(" + std::to_string(diff.unmatched) + " records without a counterpart, not compared)";
-  out += "\n\n";
+  if (diff.unmatched > 0) {
+    out += std::to_string(diff.unmatched) +
+           " records of such stages have no counterpart and were not compared\n";
+  }
 
   if (diff.first_divergence) {
     out += "first divergence: " + describe_comparison(*diff.first_divergence) + "\n";
@@ -132,7 +136,7 @@ std::string trace_diff_text(const TraceDiff& diff) {
   return out;
 }
 
-json trace_diff_json(const TraceDiff& diff) {
+nlohmann::ordered_json trace_diff_json(const TraceDiff& diff) {
   json layers = json::array();
   for (const auto& s : diff.layers) {
     layers.push_back(

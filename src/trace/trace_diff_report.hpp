@@ -10,7 +10,7 @@
 namespace bitnet {
 
 std::string trace_diff_text(const TraceDiff& diff);
-nlohmann::json trace_diff_json(const TraceDiff& diff);
+nlohmann::ordered_json trace_diff_json(const TraceDiff& diff);
 
 // "seq 0, layer 2, stage q_proj, pos 5" (layer shown as "-" for the model-level stages).
 std::string describe_key(const TraceKey& key);
