@@ -126,6 +126,7 @@ void TraceRecorder::record(const StageTensor& tensor) {
   }
   // Stages reported before any embeddings (an observer attached mid-pass) still belong to eval 0.
   if (seq_ < 0) seq_ = 0;
+  if (tensor.cols <= 0) return;  // nothing to hash; the format's shapes are positive
   for (int64_t row = 0; row < tensor.rows; ++row) write_row(tensor, row);
 }
 
@@ -153,8 +154,7 @@ void TraceRecorder::write_row(const StageTensor& tensor, int64_t row) {
   append_integer(line_, tensor.cols);
   line_ += "],\"dtype\":\"f32\",\"rms\":";
   if (nonfinite == 0) {
-    append_number(
-        line_, tensor.cols > 0 ? std::sqrt(sum_squares / static_cast<double>(tensor.cols)) : 0.0);
+    append_number(line_, std::sqrt(sum_squares / static_cast<double>(tensor.cols)));
   } else {
     line_ += "null,\"nonfinite\":";
     append_integer(line_, nonfinite);
