@@ -203,12 +203,14 @@ void GgufWriter::copy_key(std::string_view key, const Value& value) {
 
 void GgufWriter::add_tensor(std::string_view name, TensorType type, const std::vector<int64_t>& ne,
                             std::vector<uint8_t> data) {
-  const auto expected = static_cast<int64_t>(data.size());
   add_tensor_lazy(name, type, ne, nullptr);
+  const auto expected = static_cast<int64_t>(data.size());
   if (tensors_.back().nbytes != expected) {
+    const int64_t needed = tensors_.back().nbytes;
+    tensors_.pop_back();
     throw Error(ErrorCategory::internal, "GGUF writer: tensor '" + std::string(name) + "' has " +
                                              std::to_string(expected) + " bytes, its shape needs " +
-                                             std::to_string(tensors_.back().nbytes));
+                                             std::to_string(needed));
   }
   tensors_.back().data = std::move(data);
 }
@@ -281,13 +283,21 @@ void GgufWriter::write(const std::string& path, const ProgressFn& progress) cons
     } else {
       // Whole rows per chunk; the last chunk also carries any bytes past the last row (I2_S scale).
       const int64_t row = *row_nbytes(t.type, t.ne[0]);
-      const int64_t rows_bytes = row * (t.nbytes / row);
+      int64_t n_rows = 1;
+      for (size_t d = 1; d < t.ne.size(); ++d) n_rows *= t.ne[d];
+      const int64_t rows_bytes = row * n_rows;
       const int64_t chunk = std::max<int64_t>(row, chunk_bytes_ / row * row);
       for (int64_t at = 0; at < t.nbytes;) {
         int64_t len = std::min(chunk, rows_bytes - at);
         if (at + len >= rows_bytes) len = t.nbytes - at;
         buffer.assign(static_cast<size_t>(len), 0);
-        t.fill(buffer.data(), at, len);
+        try {
+          t.fill(buffer.data(), at, len);
+        } catch (...) {
+          f.reset();
+          std::remove(tmp.c_str());
+          throw;
+        }
         put_bytes(buffer.data(), buffer.size());
         at += len;
         if (progress) progress(done + static_cast<uint64_t>(at), total);
