@@ -9,7 +9,7 @@ from gguf_support import (FIXTURES, check_metadata, dump_all, i2s_dequantize, in
                           read_i2s_scale, reader, register_i2s)
 
 register_i2s()
-MODELS = sorted(FIXTURES.glob("*.gguf"))
+MODELS = sorted(FIXTURES.rglob("*.gguf"))
 
 
 def test_fixtures_exist():
