@@ -29,16 +29,40 @@ struct MatchData {
   MatchData(const MatchData&) = delete;
   MatchData& operator=(const MatchData&) = delete;
 };
+
+// Oniguruma (HF) and llama.cpp take \s as Unicode White_Space. PCRE2's \s also matches U+180E
+// (it follows \h, which keeps that character for compatibility), so \s and \S are spelled as the
+// White_Space property, which PCRE2 knows (10.40+).
+std::string with_white_space_property(const std::string& pattern) {
+  std::string out;
+  out.reserve(pattern.size() + 32);
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && i + 1 < pattern.size()) {
+      const char next = pattern[++i];
+      if (next == 's') {
+        out += "\\p{White_Space}";
+      } else if (next == 'S') {
+        out += "\\P{White_Space}";
+      } else {
+        out += '\\';
+        out += next;
+      }
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
 }  // namespace
 
-RegexSplitter::RegexSplitter(const std::string& pattern) : compiled_(std::make_unique<Compiled>()) {
+RegexSplitter::RegexSplitter(const std::string& source_pattern)
+    : compiled_(std::make_unique<Compiled>()) {
+  const std::string pattern = with_white_space_property(source_pattern);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  // UCP: \s, \p{L} etc. follow Unicode properties (\s = White_Space, so U+FEFF is not a space,
-  // as in Oniguruma, which HF uses).
-  compiled_->code =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                    PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
+  // UCP: \p{L}, \p{N} and case-insensitive matching follow Unicode properties.
+  compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                  PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (!compiled_->code) {
     throw Error(ErrorCategory::tokenizer, "pre-tokenizer regex does not compile at offset " +
                                               std::to_string(offset) + ": " + pcre2_message(error) +
