@@ -35,8 +35,9 @@ BytePairEncoder::BytePairEncoder(const Vocab& vocab, const std::vector<std::stri
     const auto result = text_to_id.find(joined);
     if (result == text_to_id.end()) {
       throw Error(ErrorCategory::tokenizer,
-                  vocab.source + ": merge " + std::to_string(rank) + " '" + vocab.tokens[left] +
-                      " " + vocab.tokens[right] + "' makes a token that is not in the vocabulary");
+                  vocab.source + ": merges (tokenizer.ggml.merges): merge " + std::to_string(rank) +
+                      " '" + vocab.tokens[left] + " " + vocab.tokens[right] +
+                      "' makes a token that is not in the vocabulary");
     }
     // The first (lowest-rank) occurrence of a pair wins, as in HF.
     merges_.emplace(pair_key(left, right), Merge{static_cast<int32_t>(rank), result->second});
