@@ -1,4 +1,5 @@
 // Vocabulary from GGUF metadata (tokenizer.ggml.*), as llama.cpp writes and reads it.
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -64,6 +65,12 @@ void load_merges(const gguf::GgufFile& file, Vocab& vocab) {
   vocab.merges.reserve(merges.strings.size());
   for (size_t rank = 0; rank < merges.strings.size(); ++rank) {
     const std::string_view merge = merges.strings[rank];
+    if (rank + 16 < merges.strings.size()) {
+      const std::string_view ahead = merges.strings[rank + 16];
+      const size_t split = std::min(ahead.find(' ', 1), ahead.size());
+      vocab.index.prefetch(ahead.substr(0, split));
+      vocab.index.prefetch(ahead.substr(std::min(split + 1, ahead.size())));
+    }
     // The first space separates the halves: byte-level tokens never contain a raw space.
     const size_t space = merge.find(' ', 1);
     if (space == std::string_view::npos) {
