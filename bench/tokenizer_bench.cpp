@@ -63,8 +63,12 @@ void run_encode(benchmark::State& state, const Tokenizer& tok) {
   state.counters["tokens"] = static_cast<double>(n_tokens);
 }
 
-void BM_EncodeLlama3_1MB(benchmark::State& state) { run_encode(state, llama3()); }
-void BM_EncodeLlama2_1MB(benchmark::State& state) { run_encode(state, llama2()); }
+void BM_EncodeLlama3_1MB(benchmark::State& state) {
+  run_encode(state, llama3());
+}
+void BM_EncodeLlama2_1MB(benchmark::State& state) {
+  run_encode(state, llama2());
+}
 
 void BM_DecodeLlama3_1MB(benchmark::State& state) {
   const auto ids = llama3().encode(mixed_text(1 << 20), false, false);
