@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_trace_diff(app);
   bitnet::tools::register_synth(app);
   bitnet::tools::register_eval(app);
+  bitnet::tools::register_tokenize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
