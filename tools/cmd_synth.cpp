@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "gguf/gguf.hpp"
 #include "model/synth.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace bitnet::tools {
 
@@ -21,6 +22,7 @@ struct SynthCliOptions {
   uint64_t seed = 1;
   std::string output;
   std::string tokenizer_from;
+  std::string tokenizer_json;
   std::string arch;
   int64_t n_layer = 0;
   bool quiet = false;
@@ -62,6 +64,13 @@ void run_synth(const SynthCliOptions& opt) {
   if (!opt.tokenizer_from.empty()) {
     source = std::make_shared<gguf::GgufFile>(gguf::GgufFile::open(opt.tokenizer_from));
     options.tokenizer = [source](gguf::GgufWriter& w) { return synth::copy_tokenizer(*source, w); };
+  } else if (!opt.tokenizer_json.empty()) {
+    // The same tokenizer.ggml.* keys llama.cpp's converter writes for a byte-level BPE tokenizer.json.
+    auto tok = std::make_shared<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_hf_json_path(opt.tokenizer_json));
+    options.tokenizer = [tok](gguf::GgufWriter& w) {
+      tokenizer::write_tokenizer_metadata(w, *tok);
+      return static_cast<int64_t>(tok->n_vocab());
+    };
   }
   const auto start = std::chrono::steady_clock::now();
   Progress progress(opt.quiet);
@@ -95,6 +104,10 @@ void register_synth(CLI::App& app) {
                   "Copy the tokenizer.* metadata (and vocabulary size) of this GGUF; default: a "
                   "built-in byte-level "
                   "vocabulary");
+  cmd->add_option("--tokenizer", opt->tokenizer_json,
+                  "Write the tokenizer.ggml.* metadata of this Hugging Face tokenizer.json (model gpt2, "
+                  "pre llama-bpe)")
+      ->excludes("--tokenizer-from");
   cmd->add_option("--arch", opt->arch, "Override the preset's architecture")
       ->check(CLI::IsMember({"bitnet-b1.58", "bitnet"}));
   cmd->add_option("--n-layer", opt->n_layer, "Override the preset's layer count")
