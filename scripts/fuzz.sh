@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for the GGUF reader with clang-14 and runs it for N seconds (default 60),
-# seeded with every GGUF under ../shared/fixtures. Any finding fails the script.
+# Builds the libFuzzer targets with clang-14 (`fuzz` preset) and runs them; any finding fails the script.
+#   fuzz_gguf:      the GGUF reader, N seconds (default 60), seeded with every GGUF under ../shared/fixtures
+#   fuzz_tokenizer: encode/decode/stream-decode on both vocabularies, N/2 seconds
+# Usage: scripts/fuzz.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 fixtures=${BITNET_FIXTURES:-../shared/fixtures}
+export BITNET_FIXTURES=$fixtures
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j 2 --target fuzz_gguf
+cmake --build --preset fuzz -j 2 --target fuzz_gguf fuzz_tokenizer
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-find "$fixtures" -name '*.gguf' -exec cp {} "$corpus"/ \;
+mkdir -p "$corpus/gguf" "$corpus/tokenizer"
+find "$fixtures" -name '*.gguf' -exec cp {} "$corpus/gguf"/ \;
 # Large seeds are truncated to their header and metadata, which is where the parser works.
-for f in "$corpus"/*.gguf; do head -c 1048576 "$f" >"$f.head" && mv "$f.head" "$f"; done
+for f in "$corpus"/gguf/*.gguf; do head -c 1048576 "$f" >"$f.head" && mv "$f.head" "$f"; done
 build-fuzz/bin/fuzz_gguf -max_total_time="$seconds" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 \
-  -print_final_stats=1 "$corpus"
+  -print_final_stats=1 "$corpus/gguf"
 echo "fuzz_gguf: no finding in ${seconds} s"
+build-fuzz/bin/fuzz_tokenizer -max_total_time="$((seconds / 2))" -max_len=4096 -rss_limit_mb=2048 -timeout=10 \
+  -print_final_stats=1 "$corpus/tokenizer"
+echo "fuzz_tokenizer: no finding in $((seconds / 2)) s"
