@@ -58,11 +58,11 @@ typedef enum bitnet_status {
 /* Version string, e.g. "0.1.0". Static storage. */
 BITNET_API const char* bitnet_version(void);
 
-/* One line describing the build: version, compiler, CPU features detected on this machine, the
- * BitLinear kernel set in use and whether CUDA is compiled in. Static storage. */
+/* One line describing the build: version, compiler, CPU features detected on this machine and
+ * whether CUDA is compiled in. Static storage. */
 BITNET_API const char* bitnet_build_info(void);
 
-/* Space-separated CPU features of this machine that the kernels use ("avx2 fma f16c avx512f ...";
+/* Space-separated CPU features of this machine that the kernels use ("avx2 fma avx512f ...";
  * empty when none). Static storage. */
 BITNET_API const char* bitnet_cpu_features(void);
 

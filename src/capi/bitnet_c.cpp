@@ -15,7 +15,6 @@
 #include "bitnet/error.hpp"
 #include "capi/c_boundary.hpp"
 #include "capi/sampler_c.hpp"
-#include "kernels/cpu_features.hpp"
 #include "model/context.hpp"
 #include "model/model.hpp"
 #include "quant/tensor_type.hpp"
@@ -91,34 +90,30 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+// The x86 features the kernels use, as this CPU reports them. (When the kernels' CPU feature table
+// is on main, read it instead: it also honours BITNET_CPU and the OS's XCR0 state.)
 std::string detect_cpu_features() {
-  const auto& f = kernels::cpu_features();
   std::string out;
+#if defined(__x86_64__) || defined(__i386__)
   const auto add = [&](bool on, const char* name) {
     if (!on) return;
     if (!out.empty()) out += ' ';
     out += name;
   };
-  add(f.avx2, "avx2");
-  add(f.fma, "fma");
-  add(f.f16c, "f16c");
-  add(f.avx512f, "avx512f");
-  add(f.avx512bw, "avx512bw");
-  add(f.avx512vl, "avx512vl");
-  add(f.avx512vnni, "avx512vnni");
-  add(f.avx_vnni, "avx_vnni");
+  __builtin_cpu_init();
+  add(__builtin_cpu_supports("avx2"), "avx2");
+  add(__builtin_cpu_supports("fma"), "fma");
+  add(__builtin_cpu_supports("avx512f"), "avx512f");
+  add(__builtin_cpu_supports("avx512bw"), "avx512bw");
+  add(__builtin_cpu_supports("avx512vl"), "avx512vl");
+  add(__builtin_cpu_supports("avx512vnni"), "avx512vnni");
+#endif
   return out;
 }
 
 std::string describe_build() {
-  std::string isa;
-  try {
-    isa = std::string(kernels::to_string(kernels::selected_isa()));
-  } catch (const std::exception& e) {
-    isa = std::string("unavailable (") + e.what() + ")";
-  }
   return std::string("bitnet ") + BITNET_VERSION + "; compiler " + __VERSION__ + "; cpu: " +
-         detect_cpu_features() + "; kernels: " + isa + "; cuda: no";
+         detect_cpu_features() + "; cuda: no";
 }
 
 std::unique_ptr<Context> make_context(const bitnet_model& m, const ContextOptions& options) {
