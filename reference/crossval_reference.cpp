@@ -170,7 +170,11 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx, 
 #endif
     s->ctx = new_context(s->model, cp);
     if (s->ctx == nullptr) return fail(err, err_len, -3, "open: the reference could not create a context of n_ctx " + std::to_string(n_ctx));
-    s->n_ctx = static_cast<int32_t>(llama_n_ctx(s->ctx));
+    // llama.cpp may round the context up (to 256 in 2025+); the session keeps the size asked for,
+    // so that overflow is reported at the same point as by our engine (and the batch never grows).
+    if (llama_n_ctx(s->ctx) < static_cast<uint32_t>(n_ctx))
+      return fail(err, err_len, -3, "open: the reference gave a context of " + std::to_string(llama_n_ctx(s->ctx)));
+    s->n_ctx = n_ctx;
     s->n_vocab = n_vocab_of(s->model);
     s->batch = llama_batch_init(n_ctx, 0, 1);
     s->has_batch = true;
