@@ -82,9 +82,9 @@ BITNET_API const char* bitnet_status_name(bitnet_status status);
 typedef void (*bitnet_progress_callback)(float progress, void* user_data);
 
 typedef struct bitnet_model_params {
-  int32_t n_gpu_layers;               /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set.
-                                         Without a GPU the model loads on the CPU (said on stderr). */
-  bitnet_progress_callback progress;  /* may be NULL */
+  int32_t n_gpu_layers;              /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set.
+                                        Without a GPU the model loads on the CPU (said on stderr). */
+  bitnet_progress_callback progress; /* may be NULL */
   void* progress_user_data;
 } bitnet_model_params;
 
@@ -143,10 +143,10 @@ typedef enum bitnet_numerics {
 } bitnet_numerics;
 
 typedef struct bitnet_context_params {
-  int32_t n_ctx;             /* KV cache size in tokens; 0 = the model's training context */
-  int32_t n_threads;         /* threads for evaluation; 0 = all cores of this machine */
-  bitnet_numerics numerics;  /* BITNET_NUMERICS_REFERENCE by default */
-  bool kv_f32;               /* F32 KV cache instead of F16 (the references use F16) */
+  int32_t n_ctx;            /* KV cache size in tokens; 0 = the model's training context */
+  int32_t n_threads;        /* threads for evaluation; 0 = all cores of this machine */
+  bitnet_numerics numerics; /* BITNET_NUMERICS_REFERENCE by default */
+  bool kv_f32;              /* F32 KV cache instead of F16 (the references use F16) */
 } bitnet_context_params;
 
 /* Defaults: n_ctx 0 (training context), n_threads 0 (all cores), reference numerics, F16 cache. */
@@ -154,7 +154,8 @@ BITNET_API bitnet_context_params bitnet_context_default_params(void);
 
 /* Creates a context over model (which must outlive it). params may be NULL (defaults).
  * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
-BITNET_API bitnet_status bitnet_context_create(bitnet_model* model, const bitnet_context_params* params,
+BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
+                                               const bitnet_context_params* params,
                                                bitnet_context** out_ctx);
 
 /* Frees a context (NULL is ignored). */
@@ -180,8 +181,8 @@ BITNET_API bitnet_status bitnet_context_truncate(bitnet_context* ctx, int32_t n_
 /* Appends n_tokens tokens at positions n_past.. in one batch and computes the logits of every new
  * position (all_logits) or only the last. Nothing changes on error. Errors: INVALID_ARGUMENT (also
  * a token id outside the vocabulary), CONTEXT_FULL, OUT_OF_MEMORY. */
-BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* tokens, int32_t n_tokens,
-                                     bool all_logits);
+BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* tokens,
+                                     int32_t n_tokens, bool all_logits);
 
 /* Rows of logits of the last bitnet_eval (n_tokens with all_logits, else 1; 0 before any). */
 BITNET_API int32_t bitnet_n_logits_rows(const bitnet_context* ctx);
@@ -204,21 +205,23 @@ BITNET_API bitnet_sampler_params bitnet_sampler_default_params(void);
 
 /* Creates a sampler (params NULL = defaults). Errors: INVALID_ARGUMENT (temperature < 0,
  * top_k < 0, top_p outside (0, 1]), OUT_OF_MEMORY. */
-BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* params, bitnet_sampler** out_sampler);
+BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* params,
+                                               bitnet_sampler** out_sampler);
 
 /* Frees a sampler (NULL is ignored). */
 BITNET_API void bitnet_sampler_free(bitnet_sampler* sampler);
 
 /* Picks a token from a row of n_vocab logits: top-k, then top-p, then temperature, then a seeded
  * draw (arg-max when the temperature is 0). Errors: INVALID_ARGUMENT. */
-BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const float* logits, int32_t n_vocab,
-                                               bitnet_token* out_token);
+BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const float* logits,
+                                               int32_t n_vocab, bitnet_token* out_token);
 
 /* ---- generation ---------------------------------------------------------------------------- */
 
 /* Called for each generated token with its text (complete UTF-8 characters only, so piece_len may
  * be 0; not NUL-terminated). Return false to stop the generation (finish reason CANCELLED). */
-typedef bool (*bitnet_token_callback)(bitnet_token token, const char* piece, int32_t piece_len, void* user_data);
+typedef bool (*bitnet_token_callback)(bitnet_token token, const char* piece, int32_t piece_len,
+                                      void* user_data);
 
 typedef enum bitnet_finish_reason {
   BITNET_FINISH_LENGTH = 0,    /* max_new_tokens generated */
@@ -251,7 +254,8 @@ BITNET_API bitnet_generate_params bitnet_generate_default_params(void);
  * full context or a cancel. out_result may be NULL. Errors: INVALID_ARGUMENT, TOKENIZER,
  * CONTEXT_FULL (the prompt itself does not fit), OUT_OF_MEMORY. */
 BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt,
-                                         const bitnet_generate_params* params, bitnet_generate_result* out_result);
+                                         const bitnet_generate_params* params,
+                                         bitnet_generate_result* out_result);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,8 @@
 #include "capi/c_boundary.hpp"
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 
 namespace bitnet::capi {
@@ -15,10 +15,11 @@ int32_t resolve_gpu_layers(int32_t explicit_layers) noexcept {
   errno = 0;
   const long value = std::strtol(env, &end, 10);
   if (errno != 0 || end == env || *end != '\0' || value < -1 || value > INT32_MAX) {
-    std::fprintf(stderr,
-                 "bitnet: warning: ignoring BITNET_GPU_LAYERS=\"%s\" (expected a whole number >= -1; "
-                 "-1 = all layers)\n",
-                 env);
+    std::fprintf(
+        stderr,
+        "bitnet: warning: ignoring BITNET_GPU_LAYERS=\"%s\" (expected a whole number >= -1; "
+        "-1 = all layers)\n",
+        env);
     return 0;
   }
   return static_cast<int32_t>(value);

@@ -2,8 +2,8 @@
 // into a caller's buffer and parsing the environment, without ever letting an exception out.
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
