@@ -74,7 +74,7 @@ BITNET_API bool bitnet_has_cuda(void);
 BITNET_API const char* bitnet_last_error(void);
 
 /* A short constant name for a status ("BITNET_ERR_IO"); "unknown" for other values. */
-BITNET_API const char* bitnet_status_name(bitnet_status status);
+BITNET_API const char* bitnet_status_name(int32_t status);
 
 /* ---- model --------------------------------------------------------------------------------- */
 
@@ -143,10 +143,10 @@ typedef enum bitnet_numerics {
 } bitnet_numerics;
 
 typedef struct bitnet_context_params {
-  int32_t n_ctx;            /* KV cache size in tokens; 0 = the model's training context */
-  int32_t n_threads;        /* threads for evaluation; 0 = all cores of this machine */
-  bitnet_numerics numerics; /* BITNET_NUMERICS_REFERENCE by default */
-  bool kv_f32;              /* F32 KV cache instead of F16 (the references use F16) */
+  int32_t n_ctx;     /* KV cache size in tokens; 0 = the model's training context */
+  int32_t n_threads; /* threads for evaluation; 0 = all cores of this machine */
+  int32_t numerics;  /* a bitnet_numerics value; BITNET_NUMERICS_REFERENCE by default */
+  bool kv_f32;       /* F32 KV cache instead of F16 (the references use F16) */
 } bitnet_context_params;
 
 /* Defaults: n_ctx 0 (training context), n_threads 0 (all cores), reference numerics, F16 cache. */

@@ -167,7 +167,7 @@ BITNET_API const char* bitnet_last_error(void) {
   return bitnet::capi::t_last_error.c_str();
 }
 
-BITNET_API const char* bitnet_status_name(bitnet_status status) {
+BITNET_API const char* bitnet_status_name(int32_t status) {
   switch (status) {
     case BITNET_OK:
       return "BITNET_OK";
