@@ -14,9 +14,7 @@ namespace {
 constexpr int64_t QK_K = 256;
 
 // Round half to even, as ggml's nearest_int() and the default FP environment do.
-int round_half_even(float x) {
-  return static_cast<int>(std::nearbyintf(x));
-}
+int round_half_even(float x) { return static_cast<int>(std::nearbyintf(x)); }
 
 void quantize_row_absmax(const float* x, int64_t k, int8_t* q, float* scale, int32_t* qsum) {
   double max = 0;
@@ -64,12 +62,10 @@ ActQuant act_quant_for(TensorType weight_type) {
   return weight_type == TensorType::I2_S ? ActQuant::PerRowAbsmax : ActQuant::Q8K;
 }
 
-void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k,
-                       QuantizedActs& out) {
+void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k, QuantizedActs& out) {
   if (rule == ActQuant::Q8K && k % QK_K != 0) {
-    throw Error(
-        ErrorCategory::model,
-        "Q8_K activations need a row length that is a multiple of 256, got " + std::to_string(k));
+    throw Error(ErrorCategory::model, "Q8_K activations need a row length that is a multiple of 256, got " +
+                                          std::to_string(k));
   }
   out.rule = rule;
   out.k = k;
@@ -86,14 +82,12 @@ void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t 
     out.scale.resize(static_cast<size_t>(n_tokens * nb));
     out.bsum.resize(static_cast<size_t>(n_tokens * nb));
     for (int64_t t = 0; t < n_tokens; ++t) {
-      quantize_row_q8k(x + t * k, k, out.q.data() + t * k, out.scale.data() + t * nb,
-                       out.bsum.data() + t * nb);
+      quantize_row_q8k(x + t * k, k, out.q.data() + t * k, out.scale.data() + t * nb, out.bsum.data() + t * nb);
     }
   }
 }
 
-TernaryWeights TernaryWeights::from_tensor(TensorType type, const void* data, int64_t k,
-                                           int64_t n) {
+TernaryWeights TernaryWeights::from_tensor(TensorType type, const void* data, int64_t k, int64_t n) {
   if (!is_ternary(type)) {
     throw Error(ErrorCategory::model, "not a ternary weight type: " + std::string(to_string(type)));
   }
@@ -110,8 +104,7 @@ TernaryWeights TernaryWeights::from_tensor(TensorType type, const void* data, in
   return w;
 }
 
-void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q,
-                                int32_t* out) {
+void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q, int32_t* out) {
   if (w.type == TensorType::I2_S) {
     const uint8_t* packed = w.data;
     int32_t sum = 0;
@@ -130,8 +123,8 @@ void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8
   }
 }
 
-void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y,
-                        int64_t row_begin, int64_t row_end) {
+void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                        int64_t row_end) {
   const int64_t nb = w.type == TensorType::I2_S ? 1 : w.k / QK_K;
   std::vector<int32_t> sums(static_cast<size_t>(nb));
   for (int64_t t = 0; t < a.n_tokens; ++t) {
@@ -141,8 +134,7 @@ void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* 
       if (w.type == TensorType::I2_S) {
         // sum(code*q) - sum(q) == sum(w*q); both sums are exact in float for any real K.
         const int32_t code_sum = sums[0] + a.qsum[t];
-        out = (static_cast<float>(code_sum) - static_cast<float>(a.qsum[t])) / a.scale[t] *
-              w.tensor_scale;
+        out = (static_cast<float>(code_sum) - static_cast<float>(a.qsum[t])) / a.scale[t] * w.tensor_scale;
       } else {
         const int64_t ts = traits(w.type).type_size;
         const uint8_t* row_data = w.data + r * nb * ts;
