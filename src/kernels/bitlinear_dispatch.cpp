@@ -29,7 +29,11 @@ void prepare_for_kernels(TernaryWeights& /*w*/) {}
 
 void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
                QuantizedActs& scratch, int n_threads) {
-  const KernelSet& kernels = kernel_set(selected_isa());
+  bitlinear_with(kernel_set(selected_isa()), w, x, n_tokens, y, scratch, n_threads);
+}
+
+void bitlinear_with(const KernelSet& kernels, const TernaryWeights& w, const float* x,
+                    int64_t n_tokens, float* y, QuantizedActs& scratch, int n_threads) {
   kernels.quantize_acts(act_quant_for(w.type), x, n_tokens, w.k, scratch);
   const int64_t tiles = (w.n + kRowTile - 1) / kRowTile;
   const int threads =
