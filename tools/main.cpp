@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   bitnet::tools::register_inspect(app);
   bitnet::tools::register_tokenize(app);
   bitnet::tools::register_trace_diff(app);
+  bitnet::tools::register_crossval(app);
+  bitnet::tools::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
