@@ -49,8 +49,10 @@ void rope_neox_ref(float* x, int64_t n_rot, const float* cache) {
     const float s = cache[2 * i + 1];
     const float x0 = x[i];
     const float x1 = x[i + half];
-    x[i] = x0 * c - x1 * s;
-    x[i + half] = x0 * s + x1 * c;
+    // The references' compilers contract these into one fused multiply-add each (ggml-cpu is
+    // built with FMA); the goldens are reproduced bit for bit only with the same contraction.
+    x[i] = std::fma(x0, c, -(x1 * s));
+    x[i + half] = std::fma(x0, s, x1 * c);
   }
 }
 
