@@ -5,6 +5,7 @@
 //   build/bench/kernels_bench --benchmark_filter='TQ2_0/avx512/gemv'
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,7 +32,12 @@ constexpr Shape kShapes[] = {{"2560x2560", 2560, 2560},
                              {"6912x2560", 6912, 2560},
                              {"2560x6912", 2560, 6912}};
 
-constexpr int64_t kStreamBytes = int64_t{192} << 20;  // > L3 (32 MiB) several times over
+// Bytes of weight copies the GEMV rotates through: > L3 (32 MiB) several times over by default;
+// BITNET_BENCH_STREAM_MB=0 keeps one copy (cache-resident: the kernel's compute bound).
+int64_t stream_bytes() {
+  const char* env = std::getenv("BITNET_BENCH_STREAM_MB");
+  return env ? std::atoll(env) << 20 : int64_t{192} << 20;
+}
 
 std::vector<uint8_t> random_tensor(TensorType type, int64_t n, int64_t k, std::mt19937& rng) {
   std::vector<float> values(static_cast<size_t>(n * k));
@@ -50,7 +56,7 @@ void run(benchmark::State& state, TensorType type, Isa isa, Shape shape, int64_t
   }
   std::mt19937 rng(1);
   const int64_t weight_bytes = *tensor_nbytes(type, shape.n * shape.k, shape.k);
-  const int64_t copies = tokens == 1 ? std::max<int64_t>(1, kStreamBytes / weight_bytes) : 1;
+  const int64_t copies = tokens == 1 ? std::max<int64_t>(1, stream_bytes() / weight_bytes) : 1;
   std::vector<std::vector<uint8_t>> storage;
   std::vector<TernaryWeights> weights;
   storage.push_back(random_tensor(type, shape.n, shape.k, rng));

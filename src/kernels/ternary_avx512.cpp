@@ -173,6 +173,14 @@ void quantize_acts_avx512(ActQuant rule, const float* x, int64_t n_tokens, int64
 
 void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
                            int64_t row_begin, int64_t row_end) {
+  if (simd_handles(w) && w.type != TensorType::TQ1_0) {
+    if (a.n_tokens == 1) {
+      gemv_2bit_avx512(w, a, y, row_begin, row_end);
+    } else {
+      gemm_2bit_avx512(w, a, y, row_begin, row_end);
+    }
+    return;
+  }
   x86::ternary_matmul_simd<Avx512>(w, a, y, row_begin, row_end);
 }
 
