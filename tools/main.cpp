@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_trace_diff(app);
   bitnet::tools::register_crossval(app);
   bitnet::tools::register_bench(app);
+  bitnet::tools::register_synth(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
