@@ -1,6 +1,6 @@
 // bitnet bench: prompt processing (pp: one batch of p tokens) and text generation (tg: n single-
 // token steps) in tokens/s, with the meanings, table and JSON field names of llama.cpp's
-// llama-bench so the numbers compare side by side. docs/performance.md explains the figures.
+// llama-bench so the numbers compare side by side (docs/bench.md).
 // Exit codes: 0 success, 1 error (message on stderr), CLI11's codes for bad arguments.
 #include <CLI/CLI.hpp>
 #include <algorithm>
