@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 
 #include "bitnet/error.hpp"
 #include "common/fp16.hpp"
@@ -92,6 +93,11 @@ class GoldenBackend final : public Backend {
 
   void eval_all(std::span<const int32_t> tokens, std::vector<float>& logits) override {
     n_past_ = 0;
+    if (tokens.size() > tokens_.size()) {
+      throw Error(ErrorCategory::internal, name_ + ": " + std::to_string(tokens.size()) +
+                                               " tokens asked, " + std::to_string(tokens_.size()) +
+                                               " recorded");
+    }
     check_recorded(tokens);
     logits.assign(logits_.begin(),
                   logits_.begin() + static_cast<std::ptrdiff_t>(tokens.size()) * n_vocab_);
@@ -172,7 +178,13 @@ class GoldenBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> open_golden(const std::string& json_path) {
-  return std::make_unique<GoldenBackend>(json_path);
+  try {
+    return std::make_unique<GoldenBackend>(json_path);
+  } catch (const nlohmann::json::exception& e) {  // a key of the wrong type
+    throw Error(ErrorCategory::model, json_path + ": " + e.what());
+  } catch (const std::logic_error& e) {  // bad hex in token_pieces_hex
+    throw Error(ErrorCategory::model, json_path + ": token_pieces_hex: " + e.what());
+  }
 }
 
 std::string golden_prompt(const std::string& json_path) {

@@ -40,6 +40,13 @@ Json side_json(const Backend& side, bool add_bos, const std::vector<int32_t>& to
   return j;
 }
 
+// Pads to `width` terminal columns, counting UTF-8 code points rather than bytes.
+std::string pad_right(const std::string& s, size_t width) {
+  size_t columns = 0;
+  for (char c : s) columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return columns >= width ? s : s + std::string(width - columns, ' ');
+}
+
 }  // namespace
 
 int exit_code(const PerTokenResult& r) {
@@ -107,18 +114,18 @@ void write_text_report(std::FILE* out, const Backend& a, const Backend& b, const
   std::fprintf(out, "%5s  %-16s %10s %11s %11s %11s %5s %8s %8s\n", "pos", "token", "cosine",
                "l2", "max|diff|", "KL(B||A)", "top5", "argmaxA", "argmaxB");
   for (const auto& p : r.positions) {
-    const std::string piece = "'" + printable_piece(piece_of(a, b, p.token), 12) + "'";
+    const std::string piece = pad_right("'" + printable_piece(piece_of(a, b, p.token), 12) + "'", 16);
     const char* mark = p.divergent ? (r.first_divergent == p.index ? " <-- first divergence" : " *")
                                    : "";
     if (p.metrics) {
       const auto& m = *p.metrics;
-      std::fprintf(out, "%4lld%s  %-16s %10.6f %11.4e %11.4e %11.4e %5d %8d %8d%s\n",
+      std::fprintf(out, "%4lld%s  %s %10.6f %11.4e %11.4e %11.4e %5d %8d %8d%s\n",
                    static_cast<long long>(p.index), p.generated ? "g" : " ", piece.c_str(),
                    m.cosine, m.l2, m.max_abs_diff, m.kl, m.top5_overlap, m.argmax_a, m.argmax_b,
                    mark);
     } else {
       std::string expected = p.expected_next ? std::to_string(*p.expected_next) : "-";
-      std::fprintf(out, "%4lld%s  %-16s %10s %11s %11s %11s %5s %8d %8s%s\n",
+      std::fprintf(out, "%4lld%s  %s %10s %11s %11s %11s %5s %8d %8s%s\n",
                    static_cast<long long>(p.index), p.generated ? "g" : " ", piece.c_str(), "-",
                    "-", "-", "-", "-", p.argmax_a, expected.c_str(), mark);
     }
