@@ -193,7 +193,8 @@ TestResult run_test(Context& ctx, TokenSource& src, int n_prompt, int n_gen, int
     const auto start = std::chrono::steady_clock::now();
     if (n_prompt > 0) run_prompt(ctx, src, n_prompt);
     if (n_gen > 0) run_gen(ctx, src, n_gen);
-    const auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
+    const auto ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
     t.samples_ns.push_back(ns.count());
   }
   return t;
@@ -208,13 +209,24 @@ void print_table(const ModelFacts& m, int threads, const std::vector<TestResult>
               std::string(12, '-').c_str(), std::string(6, '-').c_str(),
               std::string(7, '-').c_str(), std::string(19, '-').c_str());
   char size[32], params[32];
-  std::snprintf(size, sizeof size, "%.2f GiB", static_cast<double>(m.size) / (1024.0 * 1024 * 1024));
-  std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(m.n_params) / 1e9);
+  const double mib = static_cast<double>(m.size) / (1024.0 * 1024);
+  if (mib >= 1024) {
+    std::snprintf(size, sizeof size, "%.2f GiB", mib / 1024);
+  } else {
+    std::snprintf(size, sizeof size, "%.2f MiB", mib);
+  }
+  const double n = static_cast<double>(m.n_params);
+  if (n >= 1e9) {
+    std::snprintf(params, sizeof params, "%.2f B", n / 1e9);
+  } else {
+    std::snprintf(params, sizeof params, "%.2f M", n / 1e6);
+  }
   for (const auto& t : tests) {
     const auto ts = tokens_per_second(t);
     char speed[64];
+    // "±" is two bytes but one column: pad to 21 bytes for a 20-column cell.
     std::snprintf(speed, sizeof speed, "%.2f ± %.2f", mean(ts), stddev(ts));
-    std::printf("| %-40s | %10s | %10s | %-12s | %7d | %8s | %20s |\n", m.type.c_str(), size,
+    std::printf("| %-40s | %10s | %10s | %-12s | %7d | %8s | %21s |\n", m.type.c_str(), size,
                 params, backend.c_str(), threads, t.name.c_str(), speed);
   }
   std::printf("\nCPU features: %s; kernels: %s\n", cpu_features_string().c_str(),
@@ -262,8 +274,9 @@ void print_json(const ModelFacts& m, int threads, int n_ctx_batch,
 }
 
 void run_bench(const BenchOptions& o) {
-  const int threads =
-      o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const auto model = Model::load(o.model);
   const ModelFacts facts = model_facts(*model, o.model);
   ContextOptions copt;

@@ -67,8 +67,9 @@ std::unique_ptr<Backend> open_native(const NativeOptions& options);
 
 // Any shared library exposing the session ABI, loaded with dlopen; every function is looked up
 // by name and a missing one is an error naming it. The library tokenizes with its own tokenizer.
-std::unique_ptr<Backend> open_library(const std::string& library_path, const std::string& model_path,
-                                      int32_t n_ctx, int n_gpu_layers, int n_threads);
+std::unique_ptr<Backend> open_library(const std::string& library_path,
+                                      const std::string& model_path, int32_t n_ctx,
+                                      int n_gpu_layers, int n_threads);
 
 // libbitnet_reference.so (built only when BITNET_CPP_DIR is configured), looked up next to the
 // running executable's libbitnet (../lib, then the executable's directory); an Error(config)

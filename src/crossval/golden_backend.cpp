@@ -156,10 +156,10 @@ class GoldenBackend final : public Backend {
     for (size_t i = 0; i < tokens.size(); ++i) {
       const size_t at = n_past_ + i;
       if (at < tokens_.size() && tokens_[at] != tokens[i]) {
-        throw Error(ErrorCategory::internal,
-                    name_ + ": asked for token " + std::to_string(tokens[i]) + " at position " +
-                        std::to_string(at) + " but the file recorded " +
-                        std::to_string(tokens_[at]));
+        throw Error(ErrorCategory::internal, name_ + ": asked for token " +
+                                                 std::to_string(tokens[i]) + " at position " +
+                                                 std::to_string(at) + " but the file recorded " +
+                                                 std::to_string(tokens_[at]));
       }
     }
   }

@@ -46,7 +46,8 @@ class LibraryBackend final : public Backend {
     lib_ = dlopen(library_path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib_) {
       const char* why = dlerror();
-      throw Error(ErrorCategory::io, library_path + ": cannot load: " + (why ? why : "dlopen failed"));
+      throw Error(ErrorCategory::io,
+                  library_path + ": cannot load: " + (why ? why : "dlopen failed"));
     }
     try {
       bind_symbol(lib_, path_, "crossval_bitnet_open_ex", api_.open_ex);
@@ -61,9 +62,9 @@ class LibraryBackend final : public Backend {
       const int rc = api_.open_ex(model_path.c_str(), n_ctx, n_gpu_layers, n_threads, &handle_,
                                   err.data(), kErrLen);
       if (rc != 0) {
-        throw Error(rc == -1 ? ErrorCategory::io : ErrorCategory::model,
-                    name_ + ": open " + model_path + " failed (" + std::to_string(rc) +
-                        "): " + err.data());
+        throw Error(
+            rc == -1 ? ErrorCategory::io : ErrorCategory::model,
+            name_ + ": open " + model_path + " failed (" + std::to_string(rc) + "): " + err.data());
       }
       check(api_.vocab_size(handle_, &vocab_), "vocab_size", err.data());
     } catch (...) {
@@ -90,8 +91,8 @@ class LibraryBackend final : public Backend {
                                 static_cast<int32_t>(out.size()), &n, err.data(), kErrLen);
     if (rc == -3) {  // buffer too small: n is the count needed
       out.resize(static_cast<size_t>(n));
-      rc = api_.tokenize_with(handle_, text.c_str(), add_bos ? 1 : 0, out.data(), n, &n,
-                              err.data(), kErrLen);
+      rc = api_.tokenize_with(handle_, text.c_str(), add_bos ? 1 : 0, out.data(), n, &n, err.data(),
+                              kErrLen);
     }
     check(rc, "tokenize_with", err.data());
     out.resize(static_cast<size_t>(n));
@@ -113,16 +114,16 @@ class LibraryBackend final : public Backend {
     if (rows != n || cols != vocab_) {
       throw Error(ErrorCategory::internal, name_ + ": eval_all returned [" + std::to_string(rows) +
                                                "][" + std::to_string(cols) + "], expected [" +
-                                               std::to_string(n) + "][" +
-                                               std::to_string(vocab_) + "]");
+                                               std::to_string(n) + "][" + std::to_string(vocab_) +
+                                               "]");
     }
   }
 
   bool eval_last(std::span<const int32_t> tokens, std::vector<float>& logits) override {
     std::array<char, kErrLen> err{};
     logits.resize(static_cast<size_t>(vocab_));
-    check(api_.eval_last(handle_, tokens.data(), static_cast<int32_t>(tokens.size()),
-                         logits.data(), vocab_, err.data(), kErrLen),
+    check(api_.eval_last(handle_, tokens.data(), static_cast<int32_t>(tokens.size()), logits.data(),
+                         vocab_, err.data(), kErrLen),
           "eval_last", err.data());
     return true;
   }
@@ -156,8 +157,9 @@ std::filesystem::path executable_dir() {
 
 }  // namespace
 
-std::unique_ptr<Backend> open_library(const std::string& library_path, const std::string& model_path,
-                                      int32_t n_ctx, int n_gpu_layers, int n_threads) {
+std::unique_ptr<Backend> open_library(const std::string& library_path,
+                                      const std::string& model_path, int32_t n_ctx,
+                                      int n_gpu_layers, int n_threads) {
   return std::make_unique<LibraryBackend>(library_path, model_path, n_ctx, n_gpu_layers, n_threads);
 }
 

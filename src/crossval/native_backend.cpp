@@ -33,14 +33,13 @@ class NativeBackend final : public Backend {
   explicit NativeBackend(const NativeOptions& o)
       : name_("native"),
         model_(Model::load(o.model_path)),
-        tokenizer_(o.tokenizer_path.empty()
-                       ? tokenizer::Tokenizer::from_gguf(model_->file())
-                       : tokenizer::Tokenizer::from_path(o.tokenizer_path)),
+        tokenizer_(o.tokenizer_path.empty() ? tokenizer::Tokenizer::from_gguf(model_->file())
+                                            : tokenizer::Tokenizer::from_path(o.tokenizer_path)),
         tokenizer_source_(o.tokenizer_path.empty() ? o.model_path : o.tokenizer_path) {
     ContextOptions copt;
     const auto train_ctx = model_->config().n_ctx_train;
-    copt.n_ctx = train_ctx > 0 ? static_cast<int32_t>(std::min<int64_t>(o.n_ctx, train_ctx))
-                               : o.n_ctx;
+    copt.n_ctx =
+        train_ctx > 0 ? static_cast<int32_t>(std::min<int64_t>(o.n_ctx, train_ctx)) : o.n_ctx;
     copt.n_threads = o.n_threads > 0 ? o.n_threads : default_threads();
     if (o.n_gpu_layers != 0) {
       // As the session ABI does: no GPU backend is built in, so run on the CPU and say so.
@@ -51,9 +50,10 @@ class NativeBackend final : public Backend {
     if (recorder_) context_->set_stage_observer(recorder_->observer());
     if (tokenizer_.n_vocab() > context_->n_vocab()) {
       // Ids the model has no row for would make eval throw mid-run; say it now.
-      throw Error(ErrorCategory::tokenizer,
-                  tokenizer_source_ + ": tokenizer has " + std::to_string(tokenizer_.n_vocab()) +
-                      " tokens but the model's vocabulary is " + std::to_string(context_->n_vocab()));
+      throw Error(ErrorCategory::tokenizer, tokenizer_source_ + ": tokenizer has " +
+                                                std::to_string(tokenizer_.n_vocab()) +
+                                                " tokens but the model's vocabulary is " +
+                                                std::to_string(context_->n_vocab()));
     }
   }
 

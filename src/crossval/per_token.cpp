@@ -81,9 +81,9 @@ PerTokenResult run_per_token(Backend& a, Backend& b, const PerTokenOptions& o) {
   for (int64_t i = 0; i < n_prompt; ++i) {
     const auto off = static_cast<size_t>(i) * n_vocab;
     std::copy_n(logits_b.begin() + static_cast<std::ptrdiff_t>(off), n_vocab, row_b.begin());
-    r.positions.push_back(compare_position(
-        i, r.tokens_a[static_cast<size_t>(i)], false,
-        std::span<const float>(logits_a).subspan(off, n_vocab), &row_b, o.cos_tol));
+    r.positions.push_back(compare_position(i, r.tokens_a[static_cast<size_t>(i)], false,
+                                           std::span<const float>(logits_a).subspan(off, n_vocab),
+                                           &row_b, o.cos_tol));
   }
 
   // Side B's record, when it has one, fixes the continuation (teacher forcing keeps the positions

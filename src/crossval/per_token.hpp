@@ -31,7 +31,8 @@ struct PositionResult {
   int64_t index = 0;
   int32_t token = 0;  // the token evaluated at this position
   bool generated = false;
-  std::optional<PositionMetrics> metrics;  // absent where side B has no logits (golden past its rows)
+  std::optional<PositionMetrics>
+      metrics;  // absent where side B has no logits (golden past its rows)
   int32_t argmax_a = -1;
   // Where side B has no logits but recorded the token it generated next: that token.
   std::optional<int32_t> expected_next;

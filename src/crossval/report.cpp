@@ -19,7 +19,9 @@ Json json_text(const std::string& bytes) {
   return Json::parse(Json(bytes).dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
-Json number_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+Json number_or_null(double v) {
+  return std::isfinite(v) ? Json(v) : Json(nullptr);
+}
 
 std::string side_settings(const Backend& side, bool add_bos) {
   const auto s = side.tokenize_settings(add_bos);
@@ -108,15 +110,16 @@ void write_text_report(std::FILE* out, const Backend& a, const Backend& b, const
     std::fprintf(out, "load: A %.3f s, B %.3f s\n", s.load_a_s, s.load_b_s);
     return;
   }
-  std::fprintf(out, "%zu prompt tokens (%s), %zu generated (%s), cos-tol %g\n",
-               r.tokens_a.size(), s.add_bos ? "BOS" : "no BOS", r.continuation.size(),
+  std::fprintf(out, "%zu prompt tokens (%s), %zu generated (%s), cos-tol %g\n", r.tokens_a.size(),
+               s.add_bos ? "BOS" : "no BOS", r.continuation.size(),
                r.continuation_recorded ? "B's recorded continuation" : "greedy by A", s.cos_tol);
-  std::fprintf(out, "%5s  %-16s %10s %11s %11s %11s %5s %8s %8s\n", "pos", "token", "cosine",
-               "l2", "max|diff|", "KL(B||A)", "top5", "argmaxA", "argmaxB");
+  std::fprintf(out, "%5s  %-16s %10s %11s %11s %11s %5s %8s %8s\n", "pos", "token", "cosine", "l2",
+               "max|diff|", "KL(B||A)", "top5", "argmaxA", "argmaxB");
   for (const auto& p : r.positions) {
-    const std::string piece = pad_right("'" + printable_piece(piece_of(a, b, p.token), 12) + "'", 16);
-    const char* mark = p.divergent ? (r.first_divergent == p.index ? " <-- first divergence" : " *")
-                                   : "";
+    const std::string piece =
+        pad_right("'" + printable_piece(piece_of(a, b, p.token), 12) + "'", 16);
+    const char* mark =
+        p.divergent ? (r.first_divergent == p.index ? " <-- first divergence" : " *") : "";
     if (p.metrics) {
       const auto& m = *p.metrics;
       std::fprintf(out, "%4lld%s  %s %10.6f %11.4e %11.4e %11.4e %5d %8d %8d%s\n",
@@ -142,8 +145,8 @@ void write_text_report(std::FILE* out, const Backend& a, const Backend& b, const
   } else {
     std::fprintf(out, "all %zu positions within tolerance\n", r.positions.size());
   }
-  std::fprintf(out, "load: A %.3f s, B %.3f s; eval: A %.3f s, B %.3f s\n", s.load_a_s,
-               s.load_b_s, r.eval_a_s, r.eval_b_s);
+  std::fprintf(out, "load: A %.3f s, B %.3f s; eval: A %.3f s, B %.3f s\n", s.load_a_s, s.load_b_s,
+               r.eval_a_s, r.eval_b_s);
 }
 
 std::string json_report(const Backend& a, const Backend& b, const ReportSettings& s,
@@ -198,9 +201,9 @@ std::string json_report(const Backend& a, const Backend& b, const ReportSettings
     row["argmax_a"] = p.argmax_a;
     row["argmax_b"] = m ? Json(p.metrics->argmax_b) : Json(nullptr);
     row["expected_token"] = p.expected_next ? Json(*p.expected_next) : Json(nullptr);
-    row["argmax_agree"] = m ? Json(p.metrics->argmax_a == p.metrics->argmax_b)
-                            : p.expected_next ? Json(p.argmax_a == *p.expected_next)
-                                              : Json(nullptr);
+    row["argmax_agree"] = m                 ? Json(p.metrics->argmax_a == p.metrics->argmax_b)
+                          : p.expected_next ? Json(p.argmax_a == *p.expected_next)
+                                            : Json(nullptr);
     row["divergent"] = p.divergent;
     positions.push_back(row);
   }

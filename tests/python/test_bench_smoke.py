@@ -1,6 +1,10 @@
 """`bitnet bench` smoke test (no timing asserted): the table and the llama-bench-compatible JSON on
-a synthetic model of the 2B-4T shape (`bitnet synth --preset 2b4t --type i2_s`, written to a temp
-dir), or on the tiny fixture model when this build has no `synth` command yet."""
+a synthetic I2_S model written by `bitnet synth` into a temp dir (the tiny fixture model when this
+build has no `synth` command).
+
+The preset is `tiny` by default: `--preset 2b4t --type i2_s` writes 1.18 GB, which took 83 s of
+wall time (19 s CPU) on the shared 2-core CI machine, and its decode steps are slow enough to make
+the smoke test cost minutes. BITNET_BENCH_PRESET=2b4t runs it on the 2B-4T shape."""
 
 import json
 import os
@@ -27,12 +31,13 @@ def has_synth():
 def model(tmp_path_factory):
     if not has_synth():
         return FIXTURES / "tiny-b158-i2s.gguf"
-    path = tmp_path_factory.mktemp("bench") / "2b4t-i2s.gguf"
+    preset = os.environ.get("BITNET_BENCH_PRESET", "tiny")
+    path = tmp_path_factory.mktemp("bench") / f"{preset}-i2s.gguf"
     start = time.monotonic()
-    r = subprocess.run([BIN, "synth", "--preset", "2b4t", "--type", "i2_s", "-o", str(path)],
+    r = subprocess.run([BIN, "synth", "--preset", preset, "--type", "i2_s", "-q", "-o", str(path)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    print(f"synth 2b4t i2_s: {time.monotonic() - start:.1f} s, {path.stat().st_size} bytes")
+    print(f"synth {preset} i2_s: {time.monotonic() - start:.1f} s, {path.stat().st_size} bytes")
     return path
 
 

@@ -103,9 +103,9 @@ class ScriptedBackend final : public Backend {
   ScriptedBackend(std::string name, std::vector<int32_t> tokens, int32_t vocab)
       : name_(std::move(name)), tokens_(std::move(tokens)), vocab_(vocab) {}
 
-  int64_t bend_at = -1;             // position whose row is distorted
+  int64_t bend_at = -1;              // position whose row is distorted
   int64_t rows_available = 1 << 30;  // golden-like: no logits past this many positions
-  std::vector<int32_t> record;      // golden-like recorded continuation
+  std::vector<int32_t> record;       // golden-like recorded continuation
   int eval_all_calls = 0;
   int eval_last_calls = 0;
 
