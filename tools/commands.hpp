@@ -14,5 +14,6 @@ void register_trace_diff(CLI::App& app);
 void register_crossval(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_synth(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace bitnet::tools

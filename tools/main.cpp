@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_crossval(app);
   bitnet::tools::register_bench(app);
   bitnet::tools::register_synth(app);
+  bitnet::tools::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

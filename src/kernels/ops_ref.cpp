@@ -124,6 +124,16 @@ float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
   return reduce_add16(acc);
 }
 
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
+  float acc[16] = {};
+  const int64_t full = n & ~int64_t{15};
+  for (int64_t c = 0; c < full; c += 16) {
+    for (int l = 0; l < 16; ++l) acc[l] += fp16_to_fp32(w[c + l]) * x[c + l];
+  }
+  for (int64_t i = full; i < n; ++i) acc[i - full] += fp16_to_fp32(w[i]) * x[i];
+  return reduce_add16(acc);
+}
+
 float dot_f16_plain(const uint16_t* w, const float* x, int64_t n) {
   float acc[8] = {};
   int64_t i = 0;

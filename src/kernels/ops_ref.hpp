@@ -50,6 +50,8 @@ void softmax_scaled_ref(float* scores, int64_t n, float scale);
 //  - plain: 8 float lanes in a fixed order (the fast mode; not a reference order).
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n);
+// lanes16 for `x` exact in F16 (the products are exact, so the fma is a plain float add).
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_plain(const uint16_t* w, const float* x, int64_t n);
 float dot_f32_plain(const float* a, const float* b, int64_t n);
 
