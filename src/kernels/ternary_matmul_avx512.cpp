@@ -31,6 +31,8 @@ constexpr int kTile = 16;          // rows per tile = int32 lanes of a zmm
 constexpr int kPrefetchRows = 64;  // GEMV prefetch distance, in rows
 
 struct Layout {
+  const uint8_t* base;  // row 0
+  const float* scales;  // TQ2_0 repacked: float scales in [n/16][nb][16] tiles; else null
   bool i2s;
   bool tq1;
   int64_t row_bytes;     // bytes from one row to the next
@@ -41,11 +43,12 @@ struct Layout {
 Layout layout_of(const TernaryWeights& w) {
   switch (w.type) {
     case TensorType::I2_S:
-      return {true, false, w.k / 4, 64, 0};
+      return {w.data, nullptr, true, false, w.k / 4, 64, 0};
     case TensorType::TQ1_0:
-      return {false, true, w.k / kChunk * 54, 54, 52};
+      return {w.data, nullptr, false, true, w.k / kChunk * 54, 54, 52};
     default:
-      return {false, false, w.k / kChunk * 66, 66, 64};
+      if (w.packed_codes) return {w.packed_codes, w.packed_scales, false, false, w.k / 4, 64, 0};
+      return {w.data, nullptr, false, false, w.k / kChunk * 66, 66, 64};
   }
 }
 
@@ -72,6 +75,19 @@ inline __m512 row_scales(const uint8_t* const* rows, int64_t offset) {
   alignas(32) uint16_t h[kTile];
   for (int i = 0; i < kTile; ++i) std::memcpy(&h[i], rows[i] + offset, 2);
   return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+}
+
+// The weight scales of block b for rows r0..r0+15 (row_ptr: those rows, clamped to the range).
+inline __m512 block_scales(const Layout& lay, int64_t nb, int64_t r0, int64_t last_row, int64_t b,
+                           const uint8_t* const* row_ptr) {
+  if (!lay.scales) return row_scales(row_ptr, b * lay.chunk_bytes + lay.scale_offset);
+  if (r0 % kTile == 0) return _mm512_loadu_ps(lay.scales + ((r0 / kTile) * nb + b) * kTile);
+  alignas(64) float d[kTile];  // a range not starting on a tile: row by row
+  for (int i = 0; i < kTile; ++i) {
+    const int64_t r = std::min(r0 + i, last_row);
+    d[i] = lay.scales[((r / kTile) * nb + b) * kTile + r % kTile];
+  }
+  return _mm512_load_ps(d);
 }
 
 inline uint32_t load_u32(const int8_t* p) {
@@ -126,7 +142,7 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
     const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
     const uint8_t* row_ptr[kTile];
     for (int i = 0; i < kTile; ++i) {
-      row_ptr[i] = w.data + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+      row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
     }
     __m512 acc_f = _mm512_setzero_ps();
     // Row sums are kept half-reduced (reduce16's first two levels, which are linear): part[g] holds
@@ -156,8 +172,8 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
       if constexpr (!kI2S) {  // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), as the reference
         const __m512i sums = finish_reduce16(part);
         for (auto& v : part) v = _mm512_setzero_si512();
-        const __m512 d =
-            _mm512_mul_ps(_mm512_set1_ps(a.scale[c]), row_scales(row_ptr, c * 66 + 64));
+        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[c]),
+                                       block_scales(lay, full_chunks, r0, row_end - 1, c, row_ptr));
         const __m512i s = _mm512_sub_epi32(sums, _mm512_set1_epi32(a.bsum[c]));
         acc_f = _mm512_add_ps(acc_f, _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
       }
@@ -229,7 +245,7 @@ void gemv_tq1_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
     const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
     const uint8_t* row_ptr[kTile];
     for (int i = 0; i < kTile; ++i) {
-      row_ptr[i] = w.data + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+      row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
     }
     __m512 acc_f = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
@@ -280,11 +296,11 @@ void gemv(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
 // 2-bit tile decode (I2_S, TQ2_0): gather 4 bytes of every row, then spread each byte's 4 codes
 // over a dword (b | b << 6 | b << 12 | b << 18, masked to bits 0-1 of each byte).
 void decode_tile_2bit(const uint8_t* tile_base, __m512i row_offsets, __mmask16 valid,
-                      int64_t blocks128, bool i2s, __m512i* tile_codes) {
+                      int64_t blocks128, int64_t chunk_bytes, __m512i* tile_codes) {
   const __m512i low_byte = _mm512_set1_epi32(0xFF);
   const __m512i mask3 = _mm512_set1_epi32(0x03030303);
   for (int64_t blk = 0; blk < blocks128; ++blk) {
-    const uint8_t* base = tile_base + (i2s ? blk * 32 : (blk / 2) * 66 + (blk % 2) * 32);
+    const uint8_t* base = tile_base + (blk / 2) * chunk_bytes + (blk % 2) * 32;
     for (int j = 0; j < 8; ++j) {
       const __m512i g =
           _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, row_offsets, base + 4 * j, 1);
@@ -372,21 +388,21 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
     const __m512i row_offsets =
         _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                            _mm512_set1_epi32(static_cast<int>(lay.row_bytes)));
-    const uint8_t* tile_base = w.data + r0 * lay.row_bytes;
+    const uint8_t* tile_base = lay.base + r0 * lay.row_bytes;
 
     if (lay.tq1) {
       decode_tile_tq1_0(tile_base, row_offsets, valid, w.k / kChunk, lay.row_bytes, tile_codes);
     } else {
-      decode_tile_2bit(tile_base, row_offsets, valid, w.k / 128, lay.i2s, tile_codes);
+      decode_tile_2bit(tile_base, row_offsets, valid, w.k / 128, lay.chunk_bytes, tile_codes);
     }
     if (!lay.i2s) {
       const uint8_t* row_ptr[kTile];
       for (int i = 0; i < kTile; ++i) {
-        row_ptr[i] = w.data + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+        row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
       }
       for (int64_t b = 0; b < nb; ++b)
         _mm512_storeu_ps(&tile_scales[b * kTile],
-                         row_scales(row_ptr, b * lay.chunk_bytes + lay.scale_offset));
+                         block_scales(lay, nb, r0, row_end - 1, b, row_ptr));
     }
 
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
