@@ -12,6 +12,7 @@
 
 #include "kernels/bitlinear.hpp"
 #include "kernels/cpu_features.hpp"
+#include "kernels/f16_gemv.hpp"
 #include "kernels/ternary_kernels.hpp"
 #include "quant/dequantize.hpp"
 #include "quant/tensor_type.hpp"
@@ -84,7 +85,31 @@ void run(benchmark::State& state, TensorType type, Isa isa, Shape shape, int64_t
       iters * static_cast<double>(shape.n * shape.k * tokens) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+// The F16 output head of 2B-4T (128256 x 2560, 656 MB: streamed from DRAM on every call), with the
+// kernel this process selected (BITNET_CPU).
+void run_f16_head(benchmark::State& state, int threads) {
+  const int64_t n = 128256, k = 2560;
+  std::vector<uint16_t> w(static_cast<size_t>(n * k), 0x3C00), x(static_cast<size_t>(k), 0x3800);
+  std::vector<float> y(static_cast<size_t>(n));
+  for (auto _ : state) {
+    f16_gemv(w.data(), x.data(), n, k, y.data(), threads);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["weight_GB/s"] = benchmark::Counter(iters * static_cast<double>(n * k * 2) * 1e-9,
+                                                     benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] =
+      benchmark::Counter(iters * static_cast<double>(n * k) * 1e-9, benchmark::Counter::kIsRate);
+}
+
 void register_all() {
+  for (int threads : {1, 2}) {
+    const std::string name = "F16/" + std::string(to_string(selected_isa())) +
+                             "/head_gemv/128256x2560/t" + std::to_string(threads);
+    benchmark::RegisterBenchmark(name.c_str(), run_f16_head, threads)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
   for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
     for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
       for (const Shape& shape : kShapes) {

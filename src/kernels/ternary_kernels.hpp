@@ -44,12 +44,8 @@ void quantize_acts_avx512(ActQuant rule, const float* x, int64_t n_tokens, int64
 void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
                            int64_t row_begin, int64_t row_end);
 
-// The AVX-512 fast paths of the 2-bit formats (I2_S, TQ2_0), called by ternary_matmul_avx512 for
-// shapes simd_handles() accepts: one token (GEMV) and many tokens (GEMM).
-void gemv_2bit_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
-                      int64_t row_end);
-void gemm_2bit_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
-                      int64_t row_end);
+// Builds w.packed_* for TQ2_0 (the AVX-512 compute layout, see TernaryWeights); keeps w.data.
+void repack_tq2_0(TernaryWeights& w);
 
 // Shapes the SIMD matmuls handle; others go to the oracle (I2_S rows must start on a 128-value
 // block).

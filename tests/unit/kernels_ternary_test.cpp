@@ -147,6 +147,37 @@ TEST_P(KernelSetTest, MatmulBitIdenticalOnEveryCodePattern) {
   }
 }
 
+// The AVX-512 compute layout of TQ2_0 (repacked at load) gives the same bits as the file layout.
+TEST(KernelsRepack, Tq2RepackedMatchesOracle) {
+  if (!isa_supported(Isa::avx512))
+    GTEST_SKIP() << "this CPU lacks avx512; the repacked layout is not used";
+  std::mt19937 rng(41);
+  for (const MatmulCase& c : matmul_cases()) {
+    if (c.type != TensorType::TQ2_0) continue;
+    auto m = random_ternary(c.type, c.n, c.k, rng);
+    repack_tq2_0(m.w);
+    ASSERT_NE(m.w.packed_codes, nullptr);
+    const auto x = random_activations(c.tokens, c.k, rng);
+    QuantizedActs acts;
+    quantize_acts_ref(ActQuant::Q8K, x.data(), c.tokens, c.k, acts);
+    std::vector<float> want(static_cast<size_t>(c.tokens * c.n)), got(want.size(), -1.0f);
+    ternary_matmul_ref(m.w, acts, want.data(), 0, c.n);
+    kernel_set(Isa::avx512).matmul(m.w, acts, got.data(), 0, c.n);
+    EXPECT_EQ(bits_of(want), bits_of(got)) << describe(c);
+    if (c.n > 3) {  // a range that does not start on a 16-row tile
+      std::vector<float> part(want.size(), -7.0f);
+      kernel_set(Isa::avx512).matmul(m.w, acts, part.data(), 1, c.n - 2);
+      for (int64_t t = 0; t < c.tokens; ++t) {
+        for (int64_t r = 1; r < c.n - 2; ++r) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(want[t * c.n + r]),
+                    std::bit_cast<uint32_t>(part[t * c.n + r]))
+              << describe(c) << " t=" << t << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
 // With unit scales the outputs are the integer sums themselves (exact in float below 2^24): the
 // kernels' integer results must equal the oracle's blockwise dot products.
 TEST_P(KernelSetTest, IntegerSumsEqualOracle) {

@@ -1,5 +1,6 @@
-// AVX2 (+FMA/F16C) kernel set: activation quantization and the ternary matmul, whose integer core
-// is vpmaddubsw (u8 codes x s8 activations; |pair sum| <= 2*2*128, no saturation) + vpmaddwd.
+// AVX2 activation quantization (PerRowAbsmax for I2_S, Q8K for TQ types), bit-identical to
+// quantize_acts_ref: products in float, round half to even by the default MXCSR mode, same max
+// rules.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -7,66 +8,9 @@
 #include <cstring>
 
 #include "kernels/ternary_kernels.hpp"
-#include "kernels/ternary_matmul_x86.hpp"
 
 namespace bitnet::kernels {
 namespace {
-
-struct Avx2 {
-  using IVec = __m256i;
-  static constexpr int kLanes = 8;
-  static constexpr int kGemvRows = 8;
-  static constexpr int kGemmRows = 2;
-
-  static IVec zero() { return _mm256_setzero_si256(); }
-
-  // acc[i*NT + t] += codes row i . acts t over len bytes (a multiple of 32).
-  template <int MR, int NT>
-  static void dot(const uint8_t* codes, int64_t ldc, const int8_t* const* acts, int64_t len,
-                  IVec* acc) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t j = 0; j < len; j += 32) {
-      IVec av[NT];
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        av[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acts[t] + j));
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) {
-        const IVec wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i * ldc + j));
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const __m256i pairs = _mm256_maddubs_epi16(wv, av[t]);
-          acc[i * NT + t] = _mm256_add_epi32(acc[i * NT + t], _mm256_madd_epi16(pairs, ones));
-        }
-      }
-    }
-  }
-
-  // out[i] = sum of the lanes of acc[i], for 8 vectors, by a transposing add tree.
-  static void reduce_store(IVec* v, int32_t* out) {
-    IVec t[4];
-    for (int i = 0; i < 4; ++i) {
-      t[i] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                              _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-    }
-    const IVec u0 =
-        _mm256_add_epi32(_mm256_unpacklo_epi64(t[0], t[1]), _mm256_unpackhi_epi64(t[0], t[1]));
-    const IVec u1 =
-        _mm256_add_epi32(_mm256_unpacklo_epi64(t[2], t[3]), _mm256_unpackhi_epi64(t[2], t[3]));
-    const IVec total = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
-                                        _mm256_permute2x128_si256(u0, u1, 0x31));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out), total);
-  }
-
-  // acc += (float)(sums - bsum) * d, lane-wise: the reference's per-block step.
-  static void accumulate_scaled(float* acc, const int32_t* sums, const int32_t* bsum,
-                                const float* d) {
-    const __m256i s = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sums)),
-                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(bsum)));
-    const __m256 prod = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_load_ps(d));
-    _mm256_store_ps(acc, _mm256_add_ps(_mm256_load_ps(acc), prod));
-  }
-};
 
 constexpr int64_t QK_K = 256;
 
@@ -175,11 +119,6 @@ void quantize_acts_avx2(ActQuant rule, const float* x, int64_t n_tokens, int64_t
                        out.bsum.data() + t * nb);
     }
   }
-}
-
-void ternary_matmul_avx2(const TernaryWeights& w, const QuantizedActs& a, float* y,
-                         int64_t row_begin, int64_t row_end) {
-  x86::ternary_matmul_simd<Avx2>(w, a, y, row_begin, row_end);
 }
 
 }  // namespace bitnet::kernels

@@ -1,5 +1,6 @@
-// AVX-512 (F/BW/VL/VNNI) kernel set: activation quantization and the ternary matmul, whose integer
-// core is vpdpbusd (u8 codes x s8 activations, four products summed into each int32 lane).
+// AVX-512 activation quantization (PerRowAbsmax for I2_S, Q8K for TQ types), bit-identical to
+// quantize_acts_ref: products in float, round half to even by the default MXCSR mode, same max
+// rules.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 reductions start from _mm512_undefined_*(), which -Wmaybe-uninitialized reports
@@ -11,67 +12,9 @@
 #include <cstring>
 
 #include "kernels/ternary_kernels.hpp"
-#include "kernels/ternary_matmul_x86.hpp"
 
 namespace bitnet::kernels {
 namespace {
-
-struct Avx512 {
-  using IVec = __m512i;
-  static constexpr int kLanes = 16;
-  static constexpr int kGemvRows = 16;
-  static constexpr int kGemmRows = 4;
-
-  static IVec zero() { return _mm512_setzero_si512(); }
-
-  // acc[i*NT + t] += codes row i . acts t over len bytes (a multiple of 64).
-  template <int MR, int NT>
-  static void dot(const uint8_t* codes, int64_t ldc, const int8_t* const* acts, int64_t len,
-                  IVec* acc) {
-    for (int64_t j = 0; j < len; j += 64) {
-      IVec av[NT];
-#pragma GCC unroll 16
-      for (int t = 0; t < NT; ++t) av[t] = _mm512_loadu_si512(acts[t] + j);
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-        const IVec wv = _mm512_loadu_si512(codes + i * ldc + j);
-#pragma GCC unroll 16
-        for (int t = 0; t < NT; ++t)
-          acc[i * NT + t] = _mm512_dpbusd_epi32(acc[i * NT + t], wv, av[t]);
-      }
-    }
-  }
-
-  // out[i] = sum of the lanes of acc[i], for 16 vectors, by a transposing add tree.
-  static void reduce_store(IVec* v, int32_t* out) {
-    IVec t[8];
-    for (int i = 0; i < 8; ++i) {
-      t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                              _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-    }
-    IVec u[4];
-    for (int i = 0; i < 4; ++i) {
-      u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                              _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-    }
-    // u[i] holds, in 128-bit lane L, the partial sums over lane L of v[4i..4i+3].
-    const IVec w01 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], 0x44),
-                                      _mm512_shuffle_i32x4(u[0], u[1], 0xEE));
-    const IVec w23 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], 0x44),
-                                      _mm512_shuffle_i32x4(u[2], u[3], 0xEE));
-    const IVec total = _mm512_add_epi32(_mm512_shuffle_i32x4(w01, w23, 0x88),
-                                        _mm512_shuffle_i32x4(w01, w23, 0xDD));
-    _mm512_store_si512(out, total);
-  }
-
-  // acc += (float)(sums - bsum) * d, lane-wise: the reference's per-block step.
-  static void accumulate_scaled(float* acc, const int32_t* sums, const int32_t* bsum,
-                                const float* d) {
-    const __m512i s = _mm512_sub_epi32(_mm512_load_si512(sums), _mm512_load_si512(bsum));
-    const __m512 prod = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_load_ps(d));
-    _mm512_store_ps(acc, _mm512_add_ps(_mm512_load_ps(acc), prod));
-  }
-};
 
 constexpr int64_t QK_K = 256;
 
@@ -169,19 +112,6 @@ void quantize_acts_avx512(ActQuant rule, const float* x, int64_t n_tokens, int64
                        out.bsum.data() + t * nb);
     }
   }
-}
-
-void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
-                           int64_t row_begin, int64_t row_end) {
-  if (simd_handles(w) && w.type != TensorType::TQ1_0) {
-    if (a.n_tokens == 1) {
-      gemv_2bit_avx512(w, a, y, row_begin, row_end);
-    } else {
-      gemm_2bit_avx512(w, a, y, row_begin, row_end);
-    }
-    return;
-  }
-  x86::ternary_matmul_simd<Avx512>(w, a, y, row_begin, row_end);
 }
 
 }  // namespace bitnet::kernels
