@@ -84,11 +84,10 @@ std::string describe_key(const TraceKey& key) {
 std::string trace_diff_text(const TraceDiff& diff) {
   std::string out;
   char line[512];
+  // Paths can be long: no fixed-size buffer here.
   auto side_line = [&](const char* name, const TraceSide& side) {
-    std::snprintf(line, sizeof line, "%s: %s (%lld records, raw data: %s)\n", name,
-                  side.path.c_str(), static_cast<long long>(side.records),
-                  side.has_data ? "yes" : "no");
-    out += line;
+    out += std::string(name) + ": " + side.path + " (" + std::to_string(side.records) +
+           " records, raw data: " + (side.has_data ? "yes" : "no") + ")\n";
   };
   side_line("A", diff.a);
   side_line("B", diff.b);

@@ -36,6 +36,12 @@ void append_integer(std::string& out, int64_t value) {
   out.append(buf, static_cast<size_t>(n));
 }
 
+// BITNET_TRACE_DATA: any value but empty or "0".
+bool data_requested_by_environment() {
+  const char* data = std::getenv("BITNET_TRACE_DATA");
+  return data && *data && std::string_view(data) != "0";
+}
+
 }  // namespace
 
 TraceRecorder::TraceRecorder(const std::filesystem::path& dir, bool save_data,
@@ -82,9 +88,13 @@ TraceRecorder::TraceRecorder(const std::filesystem::path& dir, bool save_data,
 std::unique_ptr<TraceRecorder> TraceRecorder::from_environment() {
   const char* dir = std::getenv("BITNET_TRACE_DIR");
   if (!dir || !*dir) return nullptr;
-  const char* data = std::getenv("BITNET_TRACE_DATA");
-  const bool save_data = data && *data && std::string_view(data) != "0";
-  return std::make_unique<TraceRecorder>(dir, save_data);
+  return std::make_unique<TraceRecorder>(dir, data_requested_by_environment());
+}
+
+std::unique_ptr<TraceRecorder> TraceRecorder::from_flag_or_environment(const std::string& dir,
+                                                                       bool save_data) {
+  if (dir.empty()) return from_environment();
+  return std::make_unique<TraceRecorder>(dir, save_data || data_requested_by_environment());
 }
 
 TraceRecorder::~TraceRecorder() {
@@ -101,14 +111,22 @@ void TraceRecorder::flush() {
   if (data_ && std::fflush(data_) != 0) throw_io("cannot write", data_path_);
 }
 
+void TraceRecorder::begin_eval() {
+  std::lock_guard lock(mutex_);
+  explicit_evals_ = true;
+  if (seq_ >= 0) flush();
+  ++seq_;
+}
+
 void TraceRecorder::record(const StageTensor& tensor) {
   std::lock_guard lock(mutex_);
-  if (tensor.stage == Stage::embeddings) {
+  if (tensor.stage == Stage::embeddings && !explicit_evals_) {
     if (seq_ >= 0) flush();
     ++seq_;
   }
   // Stages reported before any embeddings (an observer attached mid-pass) still belong to eval 0.
   if (seq_ < 0) seq_ = 0;
+  if (tensor.cols <= 0) return;  // nothing to hash; the format's shapes are positive
   for (int64_t row = 0; row < tensor.rows; ++row) write_row(tensor, row);
 }
 
@@ -136,8 +154,7 @@ void TraceRecorder::write_row(const StageTensor& tensor, int64_t row) {
   append_integer(line_, tensor.cols);
   line_ += "],\"dtype\":\"f32\",\"rms\":";
   if (nonfinite == 0) {
-    append_number(
-        line_, tensor.cols > 0 ? std::sqrt(sum_squares / static_cast<double>(tensor.cols)) : 0.0);
+    append_number(line_, std::sqrt(sum_squares / static_cast<double>(tensor.cols)));
   } else {
     line_ += "null,\"nonfinite\":";
     append_integer(line_, nonfinite);

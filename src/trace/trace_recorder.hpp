@@ -26,6 +26,11 @@ class TraceRecorder {
   // nullptr when BITNET_TRACE_DIR is unset or empty.
   static std::unique_ptr<TraceRecorder> from_environment();
 
+  // For a CLI's `--trace DIR`: a recorder into `dir` when it is non-empty (raw rows when save_data
+  // or BITNET_TRACE_DATA=1), else from_environment().
+  static std::unique_ptr<TraceRecorder> from_flag_or_environment(const std::string& dir,
+                                                                 bool save_data);
+
   TraceRecorder(const TraceRecorder&) = delete;
   TraceRecorder& operator=(const TraceRecorder&) = delete;
   ~TraceRecorder();
@@ -33,6 +38,10 @@ class TraceRecorder {
   // An observer that records into this recorder, which must outlive it. An embeddings tensor
   // starts a new eval call: the first forward pass is seq 0 (prefill), each later one seq 1, 2, ...
   StageObserver observer();
+
+  // Starts the next eval call explicitly, for callers whose one eval runs several forward passes
+  // (a prompt split into micro-batches). Once called, embeddings no longer start evals.
+  void begin_eval();
 
   void record(const StageTensor& tensor);
 
@@ -53,6 +62,7 @@ class TraceRecorder {
   std::FILE* jsonl_ = nullptr;
   std::FILE* data_ = nullptr;
   int64_t seq_ = -1;
+  bool explicit_evals_ = false;
   int64_t records_ = 0;
   uint64_t data_offset_ = 0;
   std::string line_;

@@ -304,8 +304,8 @@ TEST_F(TraceDiffTest, DirectoryWithSeveralTracesNeedsAFileName) {
 TEST_F(TraceDiffTest, UsageErrorsExitTwo) {
   const auto a = run("a", SyntheticRun{});
   for (const std::string& args : {std::string(""), q(a), q(a) + " " + q(a) + " --format xml",
-                                 q(a) + " " + q(a) + " --tol -1", q(a) + " " + q(a) + " --tol abc",
-                                 q(a) + " " + q(a) + " --bogus", q(a) + " " + q(a) + " extra"}) {
+                                  q(a) + " " + q(a) + " --tol -1", q(a) + " " + q(a) + " --tol abc",
+                                  q(a) + " " + q(a) + " --bogus", q(a) + " " + q(a) + " extra"}) {
     const auto result = cli(args);
     EXPECT_EQ(result.exit_code, 2) << "args: " << args << "\n" << result.err;
     EXPECT_FALSE(result.err.empty()) << "args: " << args;

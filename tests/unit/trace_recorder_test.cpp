@@ -95,6 +95,24 @@ TEST(TraceRecorder, EachEmbeddingsStartsTheNextEval) {
   EXPECT_EQ(rec.jsonl_path(), dir / "run.jsonl");
 }
 
+TEST(TraceRecorder, ExplicitEvalsReplaceTheEmbeddingsRule) {
+  const auto dir = fresh_dir("trace-rec-explicit");
+  const auto data = ramp(4, 1.0f);
+  TraceRecorder rec(dir, false, "run");
+  // One eval whose prompt runs as two micro-batches (two embeddings), then one decode eval.
+  rec.begin_eval();
+  rec.record(StageTensor{-1, Stage::embeddings, 0, 1, 4, data.data()});
+  rec.record(StageTensor{-1, Stage::embeddings, 1, 1, 4, data.data()});
+  rec.begin_eval();
+  rec.record(StageTensor{-1, Stage::embeddings, 2, 1, 4, data.data()});
+  rec.flush();
+  const auto records = read_records(rec.jsonl_path());
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0]["seq"], 0);
+  EXPECT_EQ(records[1]["seq"], 0);
+  EXPECT_EQ(records[2]["seq"], 1);
+}
+
 TEST(TraceRecorder, SavesRawRowsWithOffsets) {
   const auto dir = fresh_dir("trace-rec-data");
   const auto a = ramp(2 * 5, 0.5f), b = ramp(1 * 3, -7.0f);
@@ -192,7 +210,20 @@ TEST(TraceRecorder, FromEnvironment) {
   EXPECT_TRUE(TraceRecorder::from_environment()->data_path().empty());
   ::setenv("BITNET_TRACE_DATA", "1", 1);
   EXPECT_FALSE(TraceRecorder::from_environment()->data_path().empty());
+
+  // A --trace flag wins over BITNET_TRACE_DIR; BITNET_TRACE_DATA still adds data.
+  const auto flag_dir = dir / "flag";
+  auto flagged = TraceRecorder::from_flag_or_environment(flag_dir.string(), false);
+  EXPECT_EQ(flagged->jsonl_path().parent_path(), flag_dir);
+  EXPECT_FALSE(flagged->data_path().empty());
+  ::unsetenv("BITNET_TRACE_DATA");
+  EXPECT_TRUE(
+      TraceRecorder::from_flag_or_environment(flag_dir.string(), false)->data_path().empty());
+  EXPECT_FALSE(
+      TraceRecorder::from_flag_or_environment(flag_dir.string(), true)->data_path().empty());
+  EXPECT_EQ(TraceRecorder::from_flag_or_environment("", false)->jsonl_path().parent_path(), dir);
   ::unsetenv("BITNET_TRACE_DIR");
+  EXPECT_EQ(TraceRecorder::from_flag_or_environment("", true), nullptr);
   ::unsetenv("BITNET_TRACE_DATA");
 }
 
