@@ -1,6 +1,7 @@
 // libFuzzer entry: any byte string must parse or raise bitnet::Error, never crash, hang or
-// over-allocate. Beyond the header it walks every metadata value (nested arrays included), reads the
-// model config, and dequantizes small tensors, so the pointers the reader hands out are exercised too.
+// over-allocate. Beyond the header it walks every metadata value (nested arrays included), reads
+// the model config, and dequantizes small tensors, so the pointers the reader hands out are
+// exercised too.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -25,7 +26,8 @@ void walk(const bitnet::gguf::Value& value) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const auto file = bitnet::gguf::GgufFile::parse(std::span(reinterpret_cast<const std::byte*>(data), size));
+    const auto file =
+        bitnet::gguf::GgufFile::parse(std::span(reinterpret_cast<const std::byte*>(data), size));
     for (const auto& [key, value] : file.metadata()) walk(value);
     std::vector<float> values;
     for (const auto& t : file.tensors()) {

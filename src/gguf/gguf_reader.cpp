@@ -12,6 +12,9 @@ namespace bitnet::gguf {
 
 namespace {
 constexpr uint32_t kMaxArrayNesting = 8;
+// Nested arrays cost far more memory than their 12 bytes in the file; real models have none, so a
+// file gets a fixed budget (a 1 GB file of empty arrays must not turn into 10 GB of Values).
+constexpr uint64_t kMaxNestedArrays = uint64_t{1} << 20;
 constexpr uint32_t kMaxDims = 4;
 }  // namespace
 
@@ -191,6 +194,11 @@ class Parser {
         break;
       case ValueType::ARRAY:
         too_long(12);
+        nested_arrays_ += array->size;
+        if (nested_arrays_ > kMaxNestedArrays) {
+          fail(count_at, key + ": more than " + std::to_string(kMaxNestedArrays) +
+                             " nested arrays in the file");
+        }
         array->nested.reserve(array->size);
         for (uint64_t i = 0; i < array->size; ++i) {
           array->nested.push_back(Value::from_array(read_array(key, type_at, depth + 1)));
@@ -301,6 +309,7 @@ class Parser {
   std::span<const std::byte> bytes_;
   std::string name_;
   size_t pos_ = 0;
+  uint64_t nested_arrays_ = 0;
   size_t alignment_at_ = 0;      // where general.alignment's value type sits
   std::vector<size_t> info_at_;  // per tensor: where its offset field sits
 };

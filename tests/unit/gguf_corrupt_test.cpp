@@ -199,6 +199,18 @@ TEST(GgufCorrupt, ArraysNestedTooDeep) {
   expect_corrupt(b, levels[7], "deep: arrays nested deeper than 8");
 }
 
+TEST(GgufCorrupt, TooManyNestedArrays) {
+  const uint64_t n = (uint64_t{1} << 20) + 1;
+  Bytes b;
+  b.header(0, 1)
+      .str("many")
+      .u32(static_cast<uint32_t>(ValueType::ARRAY))
+      .u32(static_cast<uint32_t>(ValueType::ARRAY));
+  const size_t count_at = b.at();
+  b.u64(n).zeros(n * 12);
+  expect_corrupt(b, count_at, "many: more than 1048576 nested arrays in the file");
+}
+
 TEST(GgufCorrupt, UnknownArrayElementType) {
   Bytes b;
   b.header(0, 1).str("arr").u32(static_cast<uint32_t>(ValueType::ARRAY));

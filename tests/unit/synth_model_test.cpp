@@ -123,7 +123,9 @@ TEST(SynthModel, ConfigAndTokenizerMetadata) {
   ASSERT_EQ(tokens.size, 1024u);
   EXPECT_EQ(tokens.strings['A'], "A");
   EXPECT_EQ(tokens.strings[' '], "\xC4\xA0");  // "Ġ"
-  EXPECT_EQ(tokens.strings[256], "\xC4\xA0" "a");
+  EXPECT_EQ(tokens.strings[256],
+            "\xC4\xA0"
+            "a");
   EXPECT_EQ(tokens.strings[256 + 26], "aa");
   // Special tokens take the last 256 ids, at LLaMA-3's offsets.
   EXPECT_EQ(file.get_u64("tokenizer.ggml.bos_token_id"), 768u);
