@@ -29,6 +29,7 @@ struct QuantizedActs {
   std::vector<int8_t> q;      // [n_tokens][k]
   std::vector<float> scale;   // PerRowAbsmax: [n_tokens] (s); Q8K: [n_tokens][k/256] (d)
   std::vector<int32_t> qsum;  // PerRowAbsmax: [n_tokens] (sum of q over the row)
+  std::vector<int32_t> bsum;  // Q8K: [n_tokens][k/256] (sum of q over each block), as ggml's bsums
 
   const int8_t* row(int64_t t) const { return q.data() + t * k; }
 };
