@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 
+#include "bitnet/error.hpp"
 #include "crossval/metrics.hpp"
 #include "crossval/per_token.hpp"
 #include "crossval/report.hpp"
