@@ -24,8 +24,7 @@ struct SessionApi {
   decltype(&crossval_bitnet_eval_last) eval_last = nullptr;
   decltype(&crossval_bitnet_eval_all) eval_all = nullptr;
   decltype(&crossval_bitnet_vocab_size) vocab_size = nullptr;
-  decltype(&crossval_bitnet_context_size) context_size = nullptr;
-  decltype(&crossval_bitnet_reset) reset = nullptr;
+  decltype(&crossval_bitnet_reset) reset = nullptr;  // an extension: may be absent
 };
 
 template <typename Fn>
@@ -56,8 +55,7 @@ class LibraryBackend final : public Backend {
       bind_symbol(lib_, path_, "crossval_bitnet_eval_last", api_.eval_last);
       bind_symbol(lib_, path_, "crossval_bitnet_eval_all", api_.eval_all);
       bind_symbol(lib_, path_, "crossval_bitnet_vocab_size", api_.vocab_size);
-      bind_symbol(lib_, path_, "crossval_bitnet_context_size", api_.context_size);
-      bind_symbol(lib_, path_, "crossval_bitnet_reset", api_.reset);
+      api_.reset = reinterpret_cast<decltype(api_.reset)>(dlsym(lib_, "crossval_bitnet_reset"));
       std::array<char, kErrLen> err{};
       const int rc = api_.open_ex(model_path.c_str(), n_ctx, n_gpu_layers, n_threads, &handle_,
                                   err.data(), kErrLen);
@@ -128,7 +126,10 @@ class LibraryBackend final : public Backend {
     return true;
   }
 
-  void reset() override { check(api_.reset(handle_), "reset", ""); }
+  // Without the reset extension there is nothing to do: eval_all clears the cache itself.
+  void reset() override {
+    if (api_.reset) check(api_.reset(handle_), "reset", "");
+  }
 
   std::optional<std::string> token_piece(int32_t /*id*/) const override { return std::nullopt; }
 
