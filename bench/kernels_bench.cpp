@@ -102,7 +102,23 @@ void run_f16_head(benchmark::State& state, int threads) {
       benchmark::Counter(iters * static_cast<double>(n * k) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+// Load-time cost of the TQ2_0 repack (prepare_for_kernels with AVX-512), per matrix.
+void run_repack(benchmark::State& state, Shape shape) {
+  std::mt19937 rng(1);
+  const auto bytes = random_tensor(TensorType::TQ2_0, shape.n, shape.k, rng);
+  for (auto _ : state) {
+    auto w = TernaryWeights::from_tensor(TensorType::TQ2_0, bytes.data(), shape.k, shape.n);
+    repack_tq2_0(w);
+    benchmark::DoNotOptimize(w.packed_codes);
+  }
+  state.counters["file_GB/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(bytes.size()) * 1e-9,
+      benchmark::Counter::kIsRate);
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("TQ2_0/repack/6912x2560", run_repack, kShapes[2])
+      ->Unit(benchmark::kMillisecond);
   for (int threads : {1, 2}) {
     const std::string name = "F16/" + std::string(to_string(selected_isa())) +
                              "/head_gemv/128256x2560/t" + std::to_string(threads);

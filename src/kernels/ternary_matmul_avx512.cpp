@@ -354,6 +354,25 @@ void decode_tile_tq1_0(const uint8_t* tile_base, __m512i row_offsets, __mmask16 
   }
 }
 
+// dst[4m + l] = src[g(l)*32 + m] for m < 32, l < 4, g(l) = l (or 3 - l when reversed): a 4 x 32
+// byte transpose by unpacks.
+inline void interleave_groups(const int8_t* src, bool reversed, int8_t* dst) {
+  __m256i g[4];
+  for (int l = 0; l < 4; ++l) {
+    g[l] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32 * (reversed ? 3 - l : l)));
+  }
+  const __m256i t0 = _mm256_unpacklo_epi8(g[0], g[1]), t1 = _mm256_unpackhi_epi8(g[0], g[1]);
+  const __m256i t2 = _mm256_unpacklo_epi8(g[2], g[3]), t3 = _mm256_unpackhi_epi8(g[2], g[3]);
+  // Per 128-bit lane: u0 holds m 0-3 (lane 1: 16-19), u1 4-7, u2 8-11, u3 12-15.
+  const __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
+  auto* out = reinterpret_cast<__m256i*>(dst);
+  _mm256_storeu_si256(out, _mm256_permute2x128_si256(u0, u1, 0x20));
+  _mm256_storeu_si256(out + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+  _mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+  _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+}
+
 void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
           int64_t row_end) {
   constexpr int kTokens = 8;  // token rows per register tile
@@ -369,11 +388,7 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
   for (int64_t t = 0; t < (lay.tq1 ? 0 : a.n_tokens); ++t) {
     const int8_t* src = a.row(t);
     int8_t* dst = perm.data() + t * w.k;
-    for (int64_t b = 0; b < w.k; b += 128) {
-      for (int m = 0; m < 32; ++m) {
-        for (int l = 0; l < 4; ++l) dst[b + 4 * m + l] = src[b + (lay.i2s ? 3 - l : l) * 32 + m];
-      }
-    }
+    for (int64_t b = 0; b < w.k; b += 128) interleave_groups(src + b, lay.i2s, dst + b);
   }
   thread_local std::vector<uint8_t> tile_storage;
   tile_storage.resize(static_cast<size_t>(groups * 64 + 64));
