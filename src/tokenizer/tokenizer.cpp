@@ -73,6 +73,7 @@ struct Tokenizer::Impl {
   struct SpecialText {
     std::string_view text;
     TokenId id;
+    bool always;  // user-defined tokens split the text even without parse_special (HF, llama.cpp)
   };
 
   const Vocab& vocab;
@@ -81,12 +82,15 @@ struct Tokenizer::Impl {
   std::array<std::vector<SpecialText>, 256> specials_by_first_byte;
   std::optional<BytePairEncoder> bpe;
   std::optional<SentencePieceEncoder> spm;
+  bool has_user_defined = false;
 
   explicit Impl(const Vocab& v) : vocab(v), pieces(make_pieces(v)) {
     for (size_t i = 0; i < v.tokens.size(); ++i) {
       if (is_special_type(v.types[i]) && !v.tokens[i].empty()) {
+        const bool always = v.types[i] == TokenType::user_defined;
+        has_user_defined |= always;
         specials_by_first_byte[static_cast<uint8_t>(v.tokens[i][0])].push_back(
-            {v.tokens[i], static_cast<TokenId>(i)});
+            {v.tokens[i], static_cast<TokenId>(i), always});
       }
     }
     for (auto& list : specials_by_first_byte) {
@@ -101,10 +105,10 @@ struct Tokenizer::Impl {
     }
   }
 
-  // The special token that starts at `pos`, longest first; kNoToken when none does.
-  const SpecialText* special_at(std::string_view text, size_t pos) const {
+  // The special token that starts at `pos`, longest first; null when none does.
+  const SpecialText* special_at(std::string_view text, size_t pos, bool parse_special) const {
     for (const auto& candidate : specials_by_first_byte[static_cast<uint8_t>(text[pos])]) {
-      if (text.size() - pos >= candidate.text.size() &&
+      if ((parse_special || candidate.always) && text.size() - pos >= candidate.text.size() &&
           std::memcmp(text.data() + pos, candidate.text.data(), candidate.text.size()) == 0) {
         return &candidate;
       }
@@ -170,9 +174,9 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_bos,
 
   bool after_special = true;  // the start of the text counts as "after a special token"
   size_t fragment_start = 0;
-  if (parse_special) {
+  if (parse_special || impl_->has_user_defined) {
     for (size_t pos = 0; pos < text.size();) {
-      const auto* special = impl_->special_at(text, pos);
+      const auto* special = impl_->special_at(text, pos, parse_special);
       if (special == nullptr) {
         ++pos;
         continue;

@@ -68,8 +68,9 @@ class Tokenizer {
   ~Tokenizer();
 
   // Text to ids. add_bos prepends BOS (when the vocab has one); parse_special turns the text of
-  // control/user-defined tokens (e.g. "<|eot_id|>") into their single id, otherwise it is plain
-  // text. Invalid UTF-8 is first replaced by U+FFFD per maximal ill-formed subsequence.
+  // control and unknown tokens (e.g. "<|eot_id|>") into their single id, otherwise it is plain
+  // text. User-defined tokens (HF's non-special added tokens) are always matched, as in HF and
+  // llama.cpp. Invalid UTF-8 is first replaced by U+FFFD per maximal ill-formed subsequence.
   std::vector<TokenId> encode(std::string_view text, bool add_bos, bool parse_special) const;
 
   // Ids to bytes (exact bytes; may be invalid UTF-8 if the ids split a character).

@@ -358,6 +358,30 @@ TEST(TokenizerLoad, SmallHandMadeVocabularies) {
   EXPECT_EQ(tok.encode("ab", true, true), std::vector<TokenId>{256});  // no BOS to add
 }
 
+TEST(TokenizerLoad, UserDefinedTokensSplitEvenWithoutParseSpecial) {
+  const tokenizer::ByteLevelAlphabet alphabet;
+  std::vector<std::string> tokens;
+  for (int b = 0; b < 256; ++b) tokens.push_back(alphabet.encode(static_cast<uint8_t>(b)));
+  tokens.push_back("<tag>");     // 256, user-defined
+  tokens.push_back("<|ctrl|>");  // 257, control
+  std::vector<int32_t> types(256, 1);
+  types.push_back(4);
+  types.push_back(3);
+  gguf::GgufWriter writer;
+  writer.add_string("tokenizer.ggml.model", "gpt2");
+  writer.add_string("tokenizer.ggml.pre", "llama-bpe");
+  writer.add_string_array("tokenizer.ggml.tokens", tokens);
+  writer.add_i32_array("tokenizer.ggml.token_type", types);
+  writer.add_string_array("tokenizer.ggml.merges", {});
+  const auto path = (scratch_dir() / "user-defined.gguf").string();
+  writer.write(path);
+  const auto tok = Tokenizer::from_gguf_path(path);
+  EXPECT_EQ(tok.encode("x<tag>y", false, false), (std::vector<TokenId>{'x', 256, 'y'}));
+  EXPECT_EQ(tok.encode("<|ctrl|>", false, true), std::vector<TokenId>{257});
+  EXPECT_EQ(tok.encode("<|ctrl|>", false, false).size(), 8u);
+  EXPECT_EQ(tok.decode(std::vector<TokenId>{256, 257}, true), "<tag>");
+}
+
 TEST(TokenizerLoad, BadTokenizerJson) {
   for (const char* json :
        {"", "{", "[]", "{\"model\": {\"type\": \"Unigram\"}}",
