@@ -3,6 +3,7 @@
  * score it with the session ABI.
  *
  * Build against the installed package:
+<<<<<<< HEAD
  *   cmake -S examples/c -B build-example -DCMAKE_PREFIX_PATH=<prefix> && cmake --build build-example
  * or with pkg-config:
  *   cc -std=c99 generate.c $(pkg-config --cflags --libs bitnet) -o generate
@@ -13,6 +14,16 @@
 
 #include <bitnet/bitnet.h>
 #include <bitnet/crossval_session.h>
+=======
+ *   cmake -S examples/c -B build-example -DCMAKE_PREFIX_PATH=<prefix> && cmake --build
+ * build-example or with pkg-config: cc -std=c99 generate.c $(pkg-config --cflags --libs bitnet) -o
+ * generate Run: ./generate MODEL.gguf ["prompt"] [n_tokens]
+ */
+#include <bitnet/bitnet.h>
+#include <bitnet/crossval_session.h>
+#include <stdio.h>
+#include <stdlib.h>
+>>>>>>> capi
 
 static bool print_piece(bitnet_token token, const char* piece, int32_t piece_len, void* user_data) {
   (void)token;
@@ -49,8 +60,14 @@ int main(int argc, char** argv) {
     fprintf(stderr, "error: %s\n", bitnet_last_error());
     return 1;
   }
+<<<<<<< HEAD
   printf("model: %s, %s weights, %d layers, vocab %d\n", bitnet_model_arch(model), bitnet_model_weight_type(model),
          (int)bitnet_model_n_layer(model), (int)bitnet_model_n_vocab(model));
+=======
+  printf("model: %s, %s weights, %d layers, vocab %d\n", bitnet_model_arch(model),
+         bitnet_model_weight_type(model), (int)bitnet_model_n_layer(model),
+         (int)bitnet_model_n_vocab(model));
+>>>>>>> capi
 
   cparams.n_ctx = 256;
   if (bitnet_context_create(model, &cparams, &ctx) != BITNET_OK) {
@@ -62,7 +79,12 @@ int main(int argc, char** argv) {
   if (bitnet_generate(ctx, prompt, &gparams, &result) != BITNET_OK) {
     fprintf(stderr, "\nerror: %s\n", bitnet_last_error());
   } else {
+<<<<<<< HEAD
     printf("\n[%d prompt tokens, %d generated]\n", (int)result.n_prompt_tokens, (int)result.n_generated);
+=======
+    printf("\n[%d prompt tokens, %d generated]\n", (int)result.n_prompt_tokens,
+           (int)result.n_generated);
+>>>>>>> capi
   }
   bitnet_context_free(ctx);
   bitnet_model_free(model);
