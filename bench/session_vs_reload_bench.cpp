@@ -14,15 +14,10 @@
 namespace {
 
 constexpr const char* kText =
-<<<<<<< HEAD
-    "The session ABI lets any program load a model once and then tokenize, prefill and evaluate many "
-    "times without reloading: the old one-shot path reloaded the model for every call, which made a "
-=======
     "The session ABI lets any program load a model once and then tokenize, prefill and evaluate "
     "many "
     "times without reloading: the old one-shot path reloaded the model for every call, which made "
     "a "
->>>>>>> capi
     "per-position check of a long prompt slow. This paragraph only needs to be long enough.";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -45,12 +40,8 @@ double run_session(const std::string& model, int threads, const std::vector<int3
   crossval_bitnet_vocab_size(h, &vocab);
   logits.resize(static_cast<size_t>(vocab));
   for (int p = 0; p < n; ++p)
-<<<<<<< HEAD
-    check(crossval_bitnet_eval_last(h, &tokens[static_cast<size_t>(p)], 1, logits.data(), vocab, err, sizeof err),
-=======
     check(crossval_bitnet_eval_last(h, &tokens[static_cast<size_t>(p)], 1, logits.data(), vocab,
                                     err, sizeof err),
->>>>>>> capi
           "eval_last", err);
   crossval_bitnet_close(h);
   return seconds_since(t0);
@@ -62,13 +53,6 @@ double run_reload(const std::string& model, int threads, const std::vector<int32
   const auto t0 = std::chrono::steady_clock::now();
   for (int p = 1; p <= n; ++p) {
     void* h = nullptr;
-<<<<<<< HEAD
-    check(crossval_bitnet_open_ex(model.c_str(), 512, 0, threads, &h, err, sizeof err), "open", err);
-    int32_t vocab = 0;
-    crossval_bitnet_vocab_size(h, &vocab);
-    logits.resize(static_cast<size_t>(vocab));
-    check(crossval_bitnet_eval_last(h, tokens.data(), p, logits.data(), vocab, err, sizeof err), "eval_last", err);
-=======
     check(crossval_bitnet_open_ex(model.c_str(), 512, 0, threads, &h, err, sizeof err), "open",
           err);
     int32_t vocab = 0;
@@ -76,7 +60,6 @@ double run_reload(const std::string& model, int threads, const std::vector<int32
     logits.resize(static_cast<size_t>(vocab));
     check(crossval_bitnet_eval_last(h, tokens.data(), p, logits.data(), vocab, err, sizeof err),
           "eval_last", err);
->>>>>>> capi
     crossval_bitnet_close(h);
   }
   return seconds_since(t0);
@@ -85,24 +68,16 @@ double run_reload(const std::string& model, int threads, const std::vector<int32
 }  // namespace
 
 int main(int argc, char** argv) {
-<<<<<<< HEAD
-  const std::string model = argc > 1 ? argv[1] : std::string(BITNET_FIXTURES_DIR) + "/tiny-b158-i2s.gguf";
-=======
   const std::string model =
       argc > 1 ? argv[1] : std::string(BITNET_FIXTURES_DIR) + "/tiny-b158-i2s.gguf";
->>>>>>> capi
   const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
   char err[512] = {};
   void* h = nullptr;
   check(crossval_bitnet_open(model.c_str(), 512, &h, err, sizeof err), "open", err);
   std::vector<int32_t> tokens(512);
   int32_t n_tokens = 0;
-<<<<<<< HEAD
-  check(crossval_bitnet_tokenize_with(h, kText, 1, tokens.data(), 512, &n_tokens, err, sizeof err), "tokenize", err);
-=======
   check(crossval_bitnet_tokenize_with(h, kText, 1, tokens.data(), 512, &n_tokens, err, sizeof err),
         "tokenize", err);
->>>>>>> capi
   crossval_bitnet_close(h);
   tokens.resize(static_cast<size_t>(n_tokens));
   if (n_tokens < 32) {
@@ -111,22 +86,14 @@ int main(int argc, char** argv) {
   }
 
   std::printf("model %s, %d thread(s)\n", model.c_str(), threads);
-<<<<<<< HEAD
-  std::printf("%8s %14s %14s %9s %8s\n", "tokens", "session (s)", "reload (s)", "speedup", "design");
-=======
   std::printf("%8s %14s %14s %9s %8s\n", "tokens", "session (s)", "reload (s)", "speedup",
               "design");
->>>>>>> capi
   for (const int n : {4, 32}) {
     std::vector<float> a, b;
     const double session = run_session(model, threads, tokens, n, a);
     const double reload = run_reload(model, threads, tokens, n, b);
-<<<<<<< HEAD
-    std::printf("%8d %14.3f %14.3f %8.1fx %7.1fx\n", n, session, reload, reload / session, n == 4 ? 4.2 : 27.0);
-=======
     std::printf("%8d %14.3f %14.3f %8.1fx %7.1fx\n", n, session, reload, reload / session,
                 n == 4 ? 4.2 : 27.0);
->>>>>>> capi
   }
   return 0;
 }

@@ -11,9 +11,6 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/bitnetConfigVersion.cmake
 install(FILES ${CMAKE_BINARY_DIR}/bitnetConfig.cmake ${CMAKE_BINARY_DIR}/bitnetConfigVersion.cmake
         DESTINATION ${BITNET_CMAKE_DIR})
 
-<<<<<<< HEAD
-=======
 file(RELATIVE_PATH BITNET_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
->>>>>>> capi
 configure_file(${CMAKE_SOURCE_DIR}/cmake/bitnet.pc.in ${CMAKE_BINARY_DIR}/bitnet.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/bitnet.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -29,23 +29,6 @@ namespace {
 using bitnet::capi::write_message;
 
 #if BITNET_REF_NEW_API
-<<<<<<< HEAD
-llama_model* load_model(const char* path, const llama_model_params& p) { return llama_model_load_from_file(path, p); }
-llama_context* new_context(llama_model* m, const llama_context_params& p) { return llama_init_from_model(m, p); }
-void free_model(llama_model* m) { llama_model_free(m); }
-int32_t n_vocab_of(const llama_model* m) { return llama_vocab_n_tokens(llama_model_get_vocab(m)); }
-int32_t tokenize(const llama_model* m, const char* text, int32_t len, llama_token* out, int32_t cap, bool add_bos) {
-  return llama_tokenize(llama_model_get_vocab(m), text, len, out, cap, add_bos, /*parse_special=*/true);
-}
-#else
-llama_model* load_model(const char* path, const llama_model_params& p) { return llama_load_model_from_file(path, p); }
-llama_context* new_context(llama_model* m, const llama_context_params& p) {
-  return llama_new_context_with_model(m, p);
-}
-void free_model(llama_model* m) { llama_free_model(m); }
-int32_t n_vocab_of(const llama_model* m) { return llama_n_vocab(m); }
-int32_t tokenize(const llama_model* m, const char* text, int32_t len, llama_token* out, int32_t cap, bool add_bos) {
-=======
 llama_model* load_model(const char* path, const llama_model_params& p) {
   return llama_model_load_from_file(path, p);
 }
@@ -78,7 +61,6 @@ int32_t n_vocab_of(const llama_model* m) {
 }
 int32_t tokenize(const llama_model* m, const char* text, int32_t len, llama_token* out, int32_t cap,
                  bool add_bos) {
->>>>>>> capi
   return llama_tokenize(m, text, len, out, cap, add_bos, /*parse_special=*/true);
 }
 #endif
@@ -171,24 +153,15 @@ int guarded(char* err, int32_t err_len, int code, const char* what, Body&& body)
 
 extern "C" {
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx, int32_t n_gpu_layers,
-                                         int32_t n_threads, void** out_handle, char* err, int32_t err_len) {
-=======
 CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx,
                                          int32_t n_gpu_layers, int32_t n_threads, void** out_handle,
                                          char* err, int32_t err_len) {
->>>>>>> capi
   return guarded(err, err_len, -3, "open", [&] {
     if (out_handle == nullptr) return fail(err, err_len, -4, "open: out_handle is NULL");
     *out_handle = nullptr;
     if (model_path == nullptr) return fail(err, err_len, -4, "open: model_path is NULL");
-<<<<<<< HEAD
-    if (n_ctx <= 0) return fail(err, err_len, -4, "open: n_ctx must be > 0, got " + std::to_string(n_ctx));
-=======
     if (n_ctx <= 0)
       return fail(err, err_len, -4, "open: n_ctx must be > 0, got " + std::to_string(n_ctx));
->>>>>>> capi
     if (n_gpu_layers < -1) return fail(err, err_len, -4, "open: n_gpu_layers must be >= -1");
     std::error_code ec;
     if (!std::filesystem::is_regular_file(model_path, ec))
@@ -201,13 +174,9 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx,
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = layers < 0 ? 9999 : layers;
     s->model = load_model(model_path, mp);
-<<<<<<< HEAD
-    if (s->model == nullptr) return fail(err, err_len, -2, std::string("open: the reference could not load ") + model_path);
-=======
     if (s->model == nullptr)
       return fail(err, err_len, -2,
                   std::string("open: the reference could not load ") + model_path);
->>>>>>> capi
 
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = static_cast<uint32_t>(n_ctx);
@@ -221,10 +190,6 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx,
     cp.flash_attn = false;
 #endif
     s->ctx = new_context(s->model, cp);
-<<<<<<< HEAD
-    if (s->ctx == nullptr) return fail(err, err_len, -3, "open: the reference could not create a context of n_ctx " + std::to_string(n_ctx));
-    s->n_ctx = static_cast<int32_t>(llama_n_ctx(s->ctx));
-=======
     if (s->ctx == nullptr)
       return fail(
           err, err_len, -3,
@@ -235,7 +200,6 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx,
       return fail(err, err_len, -3,
                   "open: the reference gave a context of " + std::to_string(llama_n_ctx(s->ctx)));
     s->n_ctx = n_ctx;
->>>>>>> capi
     s->n_vocab = n_vocab_of(s->model);
     s->batch = llama_batch_init(n_ctx, 0, 1);
     s->has_batch = true;
@@ -245,13 +209,8 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx,
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_open(const char* model_path, int32_t n_ctx, void** out_handle, char* err,
-                                      int32_t err_len) {
-=======
 CROSSVAL_API int crossval_bitnet_open(const char* model_path, int32_t n_ctx, void** out_handle,
                                       char* err, int32_t err_len) {
->>>>>>> capi
   return crossval_bitnet_open_ex(model_path, n_ctx, 0, 0, out_handle, err, err_len);
 }
 
@@ -265,14 +224,9 @@ CROSSVAL_API int crossval_bitnet_close(void* handle) {
   }
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt, int add_bos, int32_t* out_tokens,
-                                               int32_t out_cap, int32_t* out_len, char* err, int32_t err_len) {
-=======
 CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt, int add_bos,
                                                int32_t* out_tokens, int32_t out_cap,
                                                int32_t* out_len, char* err, int32_t err_len) {
->>>>>>> capi
   return guarded(err, err_len, -4, "tokenize", [&] {
     Session* s = registry().find(handle);
     if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
@@ -283,47 +237,23 @@ CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt,
     const auto len = static_cast<int32_t>(std::strlen(prompt));
     // llama_tokenize returns -(count needed) when the buffer is too small.
     std::vector<llama_token> ids(static_cast<size_t>(len) + 2);
-<<<<<<< HEAD
-    int32_t n = tokenize(s->model, prompt, len, ids.data(), static_cast<int32_t>(ids.size()), add_bos != 0);
-    if (n < 0) {
-      ids.resize(static_cast<size_t>(-n));
-      n = tokenize(s->model, prompt, len, ids.data(), static_cast<int32_t>(ids.size()), add_bos != 0);
-=======
     int32_t n =
         tokenize(s->model, prompt, len, ids.data(), static_cast<int32_t>(ids.size()), add_bos != 0);
     if (n < 0) {
       ids.resize(static_cast<size_t>(-n));
       n = tokenize(s->model, prompt, len, ids.data(), static_cast<int32_t>(ids.size()),
                    add_bos != 0);
->>>>>>> capi
     }
     if (n < 0) return fail(err, err_len, -4, "tokenize: the reference failed");
     *out_len = n;
     if (n > out_cap)
-<<<<<<< HEAD
-      return fail(err, err_len, -3, "tokenize: buffer too small: " + std::to_string(n) + " tokens needed");
-=======
       return fail(err, err_len, -3,
                   "tokenize: buffer too small: " + std::to_string(n) + " tokens needed");
->>>>>>> capi
     if (n > 0) std::memcpy(out_tokens, ids.data(), static_cast<size_t>(n) * sizeof(int32_t));
     return 0;
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_prefill(void* handle, const int32_t* tokens, int32_t n_tokens, char* err,
-                                         int32_t err_len) {
-  return guarded(err, err_len, -4, "prefill", [&] {
-    Session* s = registry().find(handle);
-    if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
-    if (tokens == nullptr || n_tokens <= 0) return fail(err, err_len, -2, "prefill: tokens NULL or n_tokens <= 0");
-    if (static_cast<int64_t>(s->n_past) + n_tokens > s->n_ctx)
-      return fail(err, err_len, -3, "prefill: would exceed the context of " + std::to_string(s->n_ctx));
-    if (!tokens_in_vocab(*s, tokens, n_tokens)) return fail(err, err_len, -4, "prefill: token id outside the vocab");
-    const int rc = decode(*s, tokens, n_tokens, false);
-    if (rc != 0) return fail(err, err_len, -4, "prefill: llama_decode returned " + std::to_string(rc));
-=======
 CROSSVAL_API int crossval_bitnet_prefill(void* handle, const int32_t* tokens, int32_t n_tokens,
                                          char* err, int32_t err_len) {
   return guarded(err, err_len, -4, "prefill", [&] {
@@ -339,34 +269,19 @@ CROSSVAL_API int crossval_bitnet_prefill(void* handle, const int32_t* tokens, in
     const int rc = decode(*s, tokens, n_tokens, false);
     if (rc != 0)
       return fail(err, err_len, -4, "prefill: llama_decode returned " + std::to_string(rc));
->>>>>>> capi
     return 0;
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, int32_t n_tokens, float* logits,
-                                           int32_t vocab, char* err, int32_t err_len) {
-=======
 CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, int32_t n_tokens,
                                            float* logits, int32_t vocab, char* err,
                                            int32_t err_len) {
->>>>>>> capi
   return guarded(err, err_len, -4, "eval_last", [&] {
     Session* s = registry().find(handle);
     if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
     if (tokens == nullptr || n_tokens <= 0 || logits == nullptr)
       return fail(err, err_len, -2, "eval_last: tokens/logits NULL or n_tokens <= 0");
     if (vocab != s->n_vocab)
-<<<<<<< HEAD
-      return fail(err, err_len, -3, "eval_last: vocab " + std::to_string(vocab) + " != " + std::to_string(s->n_vocab));
-    if (static_cast<int64_t>(s->n_past) + n_tokens > s->n_ctx)
-      return fail(err, err_len, -5, "eval_last: KV cache overflow (context " + std::to_string(s->n_ctx) + ")");
-    if (!tokens_in_vocab(*s, tokens, n_tokens))
-      return fail(err, err_len, -4, "eval_last: token id outside the vocab");
-    const int rc = decode(*s, tokens, n_tokens, false);
-    if (rc != 0) return fail(err, err_len, -4, "eval_last: llama_decode returned " + std::to_string(rc));
-=======
       return fail(
           err, err_len, -3,
           "eval_last: vocab " + std::to_string(vocab) + " != " + std::to_string(s->n_vocab));
@@ -378,7 +293,6 @@ CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, 
     const int rc = decode(*s, tokens, n_tokens, false);
     if (rc != 0)
       return fail(err, err_len, -4, "eval_last: llama_decode returned " + std::to_string(rc));
->>>>>>> capi
     const float* row = llama_get_logits_ith(s->ctx, n_tokens - 1);
     if (row == nullptr) return fail(err, err_len, -4, "eval_last: no logits");
     std::memcpy(logits, row, static_cast<size_t>(vocab) * sizeof(float));
@@ -386,26 +300,6 @@ CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, 
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_eval_all(void* handle, const int32_t* tokens, int32_t n_tokens, float* logits,
-                                          int32_t rows_cap, int32_t* out_rows, int32_t* out_cols, char* err,
-                                          int32_t err_len) {
-  return guarded(err, err_len, -4, "eval_all", [&] {
-    Session* s = registry().find(handle);
-    if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
-    if (tokens == nullptr || n_tokens <= 0 || logits == nullptr || out_rows == nullptr || out_cols == nullptr)
-      return fail(err, err_len, -2, "eval_all: NULL argument or n_tokens <= 0");
-    if (rows_cap < n_tokens) return fail(err, err_len, -3, "eval_all: rows_cap < n_tokens");
-    if (n_tokens > s->n_ctx) return fail(err, err_len, -5, "eval_all: exceeds the context of " + std::to_string(s->n_ctx));
-    if (!tokens_in_vocab(*s, tokens, n_tokens)) return fail(err, err_len, -4, "eval_all: token id outside the vocab");
-    clear_cache(s->ctx);
-    s->n_past = 0;
-    const int rc = decode(*s, tokens, n_tokens, true);
-    if (rc != 0) return fail(err, err_len, -4, "eval_all: llama_decode returned " + std::to_string(rc));
-    for (int32_t i = 0; i < n_tokens; ++i) {
-      const float* row = llama_get_logits_ith(s->ctx, i);
-      if (row == nullptr) return fail(err, err_len, -4, "eval_all: no logits for row " + std::to_string(i));
-=======
 CROSSVAL_API int crossval_bitnet_eval_all(void* handle, const int32_t* tokens, int32_t n_tokens,
                                           float* logits, int32_t rows_cap, int32_t* out_rows,
                                           int32_t* out_cols, char* err, int32_t err_len) {
@@ -429,7 +323,6 @@ CROSSVAL_API int crossval_bitnet_eval_all(void* handle, const int32_t* tokens, i
       const float* row = llama_get_logits_ith(s->ctx, i);
       if (row == nullptr)
         return fail(err, err_len, -4, "eval_all: no logits for row " + std::to_string(i));
->>>>>>> capi
       std::memcpy(logits + static_cast<size_t>(i) * static_cast<size_t>(s->n_vocab), row,
                   static_cast<size_t>(s->n_vocab) * sizeof(float));
     }

@@ -1,14 +1,8 @@
 #!/usr/bin/env bash
-<<<<<<< HEAD
-# CI step: install libbitnet from build/ (the default preset) to a temporary prefix, build
-# examples/c against the installed CMake package and with pkg-config, and run both on the tiny
-# fixture. Usage: examples/c/build-from-install.sh [build-dir]
-=======
 # CI step: install libbitnet from build/ (the default preset) to a temporary prefix; build
 # examples/c against the installed CMake package and with pkg-config and run both on the tiny
 # fixtures; compile tests/c/capi_test.c against the installed headers and run it.
 # Usage: examples/c/build-from-install.sh [build-dir]
->>>>>>> capi
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
@@ -26,13 +20,9 @@ LD_LIBRARY_PATH="$libdir" "$work/example/bitnet_c_example" "$fixtures/tiny-b158-
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc -std=c99 -Wall -Werror examples/c/generate.c \
   $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs bitnet) -o "$work/generate_pc"
 LD_LIBRARY_PATH="$libdir" "$work/generate_pc" "$fixtures/tiny-bitnet-tq2_0.gguf" "Hello" 4 >/dev/null
-<<<<<<< HEAD
-echo "examples/c: built and ran from the installed package (CMake and pkg-config)"
-=======
 
 # The C99 API test (tests/c), compiled against the installed headers only.
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc -std=c99 -Wall -Wextra -Wpedantic -Werror tests/c/capi_test.c \
   $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs bitnet) -lpthread -lm -o "$work/capi_test"
 LD_LIBRARY_PATH="$libdir" "$work/capi_test" "$fixtures/tiny-bitnet-tq2_0.gguf" "$work" 2>/dev/null | tail -1
 echo "examples/c: built and ran from the installed package (CMake and pkg-config); tests/c passed against it"
->>>>>>> capi

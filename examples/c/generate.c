@@ -3,18 +3,6 @@
  * score it with the session ABI.
  *
  * Build against the installed package:
-<<<<<<< HEAD
- *   cmake -S examples/c -B build-example -DCMAKE_PREFIX_PATH=<prefix> && cmake --build build-example
- * or with pkg-config:
- *   cc -std=c99 generate.c $(pkg-config --cflags --libs bitnet) -o generate
- * Run: ./generate MODEL.gguf ["prompt"] [n_tokens]
- */
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <bitnet/bitnet.h>
-#include <bitnet/crossval_session.h>
-=======
  *   cmake -S examples/c -B build-example -DCMAKE_PREFIX_PATH=<prefix> && cmake --build
  * build-example or with pkg-config: cc -std=c99 generate.c $(pkg-config --cflags --libs bitnet) -o
  * generate Run: ./generate MODEL.gguf ["prompt"] [n_tokens]
@@ -23,7 +11,6 @@
 #include <bitnet/crossval_session.h>
 #include <stdio.h>
 #include <stdlib.h>
->>>>>>> capi
 
 static bool print_piece(bitnet_token token, const char* piece, int32_t piece_len, void* user_data) {
   (void)token;
@@ -60,14 +47,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "error: %s\n", bitnet_last_error());
     return 1;
   }
-<<<<<<< HEAD
-  printf("model: %s, %s weights, %d layers, vocab %d\n", bitnet_model_arch(model), bitnet_model_weight_type(model),
-         (int)bitnet_model_n_layer(model), (int)bitnet_model_n_vocab(model));
-=======
   printf("model: %s, %s weights, %d layers, vocab %d\n", bitnet_model_arch(model),
          bitnet_model_weight_type(model), (int)bitnet_model_n_layer(model),
          (int)bitnet_model_n_vocab(model));
->>>>>>> capi
 
   cparams.n_ctx = 256;
   if (bitnet_context_create(model, &cparams, &ctx) != BITNET_OK) {
@@ -79,12 +61,8 @@ int main(int argc, char** argv) {
   if (bitnet_generate(ctx, prompt, &gparams, &result) != BITNET_OK) {
     fprintf(stderr, "\nerror: %s\n", bitnet_last_error());
   } else {
-<<<<<<< HEAD
-    printf("\n[%d prompt tokens, %d generated]\n", (int)result.n_prompt_tokens, (int)result.n_generated);
-=======
     printf("\n[%d prompt tokens, %d generated]\n", (int)result.n_prompt_tokens,
            (int)result.n_generated);
->>>>>>> capi
   }
   bitnet_context_free(ctx);
   bitnet_model_free(model);

@@ -58,19 +58,11 @@ typedef enum bitnet_status {
 /* Version string, e.g. "0.1.0". Static storage. */
 BITNET_API const char* bitnet_version(void);
 
-<<<<<<< HEAD
-/* One line describing the build: version, compiler, CPU features detected on this machine, the
- * BitLinear kernel set in use and whether CUDA is compiled in. Static storage. */
-BITNET_API const char* bitnet_build_info(void);
-
-/* Space-separated CPU features of this machine that the kernels use ("avx2 fma f16c avx512f ...";
-=======
 /* One line describing the build: version, compiler, CPU features detected on this machine and
  * whether CUDA is compiled in. Static storage. */
 BITNET_API const char* bitnet_build_info(void);
 
 /* Space-separated CPU features of this machine that the kernels use ("avx2 fma avx512f ...";
->>>>>>> capi
  * empty when none). Static storage. */
 BITNET_API const char* bitnet_cpu_features(void);
 
@@ -90,15 +82,9 @@ BITNET_API const char* bitnet_status_name(bitnet_status status);
 typedef void (*bitnet_progress_callback)(float progress, void* user_data);
 
 typedef struct bitnet_model_params {
-<<<<<<< HEAD
-  int32_t n_gpu_layers;               /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set.
-                                         Without a GPU the model loads on the CPU (said on stderr). */
-  bitnet_progress_callback progress;  /* may be NULL */
-=======
   int32_t n_gpu_layers;              /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set.
                                         Without a GPU the model loads on the CPU (said on stderr). */
   bitnet_progress_callback progress; /* may be NULL */
->>>>>>> capi
   void* progress_user_data;
 } bitnet_model_params;
 
@@ -157,17 +143,10 @@ typedef enum bitnet_numerics {
 } bitnet_numerics;
 
 typedef struct bitnet_context_params {
-<<<<<<< HEAD
-  int32_t n_ctx;             /* KV cache size in tokens; 0 = the model's training context */
-  int32_t n_threads;         /* threads for evaluation; 0 = all cores of this machine */
-  bitnet_numerics numerics;  /* BITNET_NUMERICS_REFERENCE by default */
-  bool kv_f32;               /* F32 KV cache instead of F16 (the references use F16) */
-=======
   int32_t n_ctx;            /* KV cache size in tokens; 0 = the model's training context */
   int32_t n_threads;        /* threads for evaluation; 0 = all cores of this machine */
   bitnet_numerics numerics; /* BITNET_NUMERICS_REFERENCE by default */
   bool kv_f32;              /* F32 KV cache instead of F16 (the references use F16) */
->>>>>>> capi
 } bitnet_context_params;
 
 /* Defaults: n_ctx 0 (training context), n_threads 0 (all cores), reference numerics, F16 cache. */
@@ -175,12 +154,8 @@ BITNET_API bitnet_context_params bitnet_context_default_params(void);
 
 /* Creates a context over model (which must outlive it). params may be NULL (defaults).
  * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_context_create(bitnet_model* model, const bitnet_context_params* params,
-=======
 BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
                                                const bitnet_context_params* params,
->>>>>>> capi
                                                bitnet_context** out_ctx);
 
 /* Frees a context (NULL is ignored). */
@@ -206,13 +181,8 @@ BITNET_API bitnet_status bitnet_context_truncate(bitnet_context* ctx, int32_t n_
 /* Appends n_tokens tokens at positions n_past.. in one batch and computes the logits of every new
  * position (all_logits) or only the last. Nothing changes on error. Errors: INVALID_ARGUMENT (also
  * a token id outside the vocabulary), CONTEXT_FULL, OUT_OF_MEMORY. */
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* tokens, int32_t n_tokens,
-                                     bool all_logits);
-=======
 BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* tokens,
                                      int32_t n_tokens, bool all_logits);
->>>>>>> capi
 
 /* Rows of logits of the last bitnet_eval (n_tokens with all_logits, else 1; 0 before any). */
 BITNET_API int32_t bitnet_n_logits_rows(const bitnet_context* ctx);
@@ -235,36 +205,23 @@ BITNET_API bitnet_sampler_params bitnet_sampler_default_params(void);
 
 /* Creates a sampler (params NULL = defaults). Errors: INVALID_ARGUMENT (temperature < 0,
  * top_k < 0, top_p outside (0, 1]), OUT_OF_MEMORY. */
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* params, bitnet_sampler** out_sampler);
-=======
 BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* params,
                                                bitnet_sampler** out_sampler);
->>>>>>> capi
 
 /* Frees a sampler (NULL is ignored). */
 BITNET_API void bitnet_sampler_free(bitnet_sampler* sampler);
 
 /* Picks a token from a row of n_vocab logits: top-k, then top-p, then temperature, then a seeded
  * draw (arg-max when the temperature is 0). Errors: INVALID_ARGUMENT. */
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const float* logits, int32_t n_vocab,
-                                               bitnet_token* out_token);
-=======
 BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const float* logits,
                                                int32_t n_vocab, bitnet_token* out_token);
->>>>>>> capi
 
 /* ---- generation ---------------------------------------------------------------------------- */
 
 /* Called for each generated token with its text (complete UTF-8 characters only, so piece_len may
  * be 0; not NUL-terminated). Return false to stop the generation (finish reason CANCELLED). */
-<<<<<<< HEAD
-typedef bool (*bitnet_token_callback)(bitnet_token token, const char* piece, int32_t piece_len, void* user_data);
-=======
 typedef bool (*bitnet_token_callback)(bitnet_token token, const char* piece, int32_t piece_len,
                                       void* user_data);
->>>>>>> capi
 
 typedef enum bitnet_finish_reason {
   BITNET_FINISH_LENGTH = 0,    /* max_new_tokens generated */
@@ -297,12 +254,8 @@ BITNET_API bitnet_generate_params bitnet_generate_default_params(void);
  * full context or a cancel. out_result may be NULL. Errors: INVALID_ARGUMENT, TOKENIZER,
  * CONTEXT_FULL (the prompt itself does not fit), OUT_OF_MEMORY. */
 BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt,
-<<<<<<< HEAD
-                                         const bitnet_generate_params* params, bitnet_generate_result* out_result);
-=======
                                          const bitnet_generate_params* params,
                                          bitnet_generate_result* out_result);
->>>>>>> capi
 
 #ifdef __cplusplus
 }

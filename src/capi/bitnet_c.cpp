@@ -1,10 +1,5 @@
 // The general C API (include/bitnet/bitnet.h) over Model, Context, Tokenizer and the C sampler.
 // Every entry point catches everything and records the message in a thread-local last error.
-<<<<<<< HEAD
-#include "bitnet/bitnet.h"
-
-=======
->>>>>>> capi
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -15,17 +10,10 @@
 #include <thread>
 #include <utility>
 
-<<<<<<< HEAD
-#include "bitnet/error.hpp"
-#include "capi/c_boundary.hpp"
-#include "capi/sampler_c.hpp"
-#include "kernels/cpu_features.hpp"
-=======
 #include "bitnet/bitnet.h"
 #include "bitnet/error.hpp"
 #include "capi/c_boundary.hpp"
 #include "capi/sampler_c.hpp"
->>>>>>> capi
 #include "model/context.hpp"
 #include "model/model.hpp"
 #include "quant/tensor_type.hpp"
@@ -68,16 +56,6 @@ bitnet_status fail(bitnet_status status, std::string msg) noexcept {
 
 bitnet_status status_of(ErrorCategory category) {
   switch (category) {
-<<<<<<< HEAD
-    case ErrorCategory::model: return BITNET_ERR_MODEL;
-    case ErrorCategory::tokenizer: return BITNET_ERR_TOKENIZER;
-    case ErrorCategory::config: return BITNET_ERR_INVALID_ARGUMENT;
-    case ErrorCategory::io: return BITNET_ERR_IO;
-    case ErrorCategory::memory: return BITNET_ERR_OUT_OF_MEMORY;
-    case ErrorCategory::capacity: return BITNET_ERR_CONTEXT_FULL;
-    case ErrorCategory::device: return BITNET_ERR_DEVICE;
-    case ErrorCategory::internal: return BITNET_ERR_INTERNAL;
-=======
     case ErrorCategory::model:
       return BITNET_ERR_MODEL;
     case ErrorCategory::tokenizer:
@@ -94,7 +72,6 @@ bitnet_status status_of(ErrorCategory category) {
       return BITNET_ERR_DEVICE;
     case ErrorCategory::internal:
       return BITNET_ERR_INTERNAL;
->>>>>>> capi
   }
   return BITNET_ERR_INTERNAL;
 }
@@ -120,32 +97,16 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-<<<<<<< HEAD
-std::string detect_cpu_features() {
-  const auto& f = kernels::cpu_features();
-  std::string out;
-=======
 // The x86 features the kernels use, as this CPU reports them. (When the kernels' CPU feature table
 // is on main, read it instead: it also honours BITNET_CPU and the OS's XCR0 state.)
 std::string detect_cpu_features() {
   std::string out;
 #if defined(__x86_64__) || defined(__i386__)
->>>>>>> capi
   const auto add = [&](bool on, const char* name) {
     if (!on) return;
     if (!out.empty()) out += ' ';
     out += name;
   };
-<<<<<<< HEAD
-  add(f.avx2, "avx2");
-  add(f.fma, "fma");
-  add(f.f16c, "f16c");
-  add(f.avx512f, "avx512f");
-  add(f.avx512bw, "avx512bw");
-  add(f.avx512vl, "avx512vl");
-  add(f.avx512vnni, "avx512vnni");
-  add(f.avx_vnni, "avx_vnni");
-=======
   __builtin_cpu_init();
   add(__builtin_cpu_supports("avx2"), "avx2");
   add(__builtin_cpu_supports("fma"), "fma");
@@ -154,24 +115,12 @@ std::string detect_cpu_features() {
   add(__builtin_cpu_supports("avx512vl"), "avx512vl");
   add(__builtin_cpu_supports("avx512vnni"), "avx512vnni");
 #endif
->>>>>>> capi
   return out;
 }
 
 std::string describe_build() {
-<<<<<<< HEAD
-  std::string isa;
-  try {
-    isa = std::string(kernels::to_string(kernels::selected_isa()));
-  } catch (const std::exception& e) {
-    isa = std::string("unavailable (") + e.what() + ")";
-  }
-  return std::string("bitnet ") + BITNET_VERSION + "; compiler " + __VERSION__ + "; cpu: " +
-         detect_cpu_features() + "; kernels: " + isa + "; cuda: no";
-=======
   return std::string("bitnet ") + BITNET_VERSION + "; compiler " + __VERSION__ +
          "; cpu: " + detect_cpu_features() + "; cuda: no";
->>>>>>> capi
 }
 
 std::unique_ptr<Context> make_context(const bitnet_model& m, const ContextOptions& options) {
@@ -188,13 +137,9 @@ extern "C" {
 
 // ---- library information
 
-<<<<<<< HEAD
-BITNET_API const char* bitnet_version(void) { return BITNET_VERSION; }
-=======
 BITNET_API const char* bitnet_version(void) {
   return BITNET_VERSION;
 }
->>>>>>> capi
 
 BITNET_API const char* bitnet_build_info(void) {
   try {
@@ -214,24 +159,6 @@ BITNET_API const char* bitnet_cpu_features(void) {
   }
 }
 
-<<<<<<< HEAD
-BITNET_API bool bitnet_has_cuda(void) { return false; }
-
-BITNET_API const char* bitnet_last_error(void) { return bitnet::capi::t_last_error.c_str(); }
-
-BITNET_API const char* bitnet_status_name(bitnet_status status) {
-  switch (status) {
-    case BITNET_OK: return "BITNET_OK";
-    case BITNET_ERR_INVALID_ARGUMENT: return "BITNET_ERR_INVALID_ARGUMENT";
-    case BITNET_ERR_IO: return "BITNET_ERR_IO";
-    case BITNET_ERR_MODEL: return "BITNET_ERR_MODEL";
-    case BITNET_ERR_TOKENIZER: return "BITNET_ERR_TOKENIZER";
-    case BITNET_ERR_OUT_OF_MEMORY: return "BITNET_ERR_OUT_OF_MEMORY";
-    case BITNET_ERR_CONTEXT_FULL: return "BITNET_ERR_CONTEXT_FULL";
-    case BITNET_ERR_BUFFER_TOO_SMALL: return "BITNET_ERR_BUFFER_TOO_SMALL";
-    case BITNET_ERR_DEVICE: return "BITNET_ERR_DEVICE";
-    case BITNET_ERR_INTERNAL: return "BITNET_ERR_INTERNAL";
-=======
 BITNET_API bool bitnet_has_cuda(void) {
   return false;
 }
@@ -262,7 +189,6 @@ BITNET_API const char* bitnet_status_name(bitnet_status status) {
       return "BITNET_ERR_DEVICE";
     case BITNET_ERR_INTERNAL:
       return "BITNET_ERR_INTERNAL";
->>>>>>> capi
   }
   return "unknown";
 }
@@ -280,15 +206,6 @@ BITNET_API bitnet_model_params bitnet_model_default_params(void) {
 BITNET_API bitnet_status bitnet_model_load(const char* path, const bitnet_model_params* params,
                                            bitnet_model** out_model) {
   return guarded("bitnet_model_load", [&] {
-<<<<<<< HEAD
-    if (out_model == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_load: out_model is NULL");
-    *out_model = nullptr;
-    if (path == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_load: path is NULL");
-    const bitnet_model_params p = params ? *params : bitnet_model_default_params();
-    if (p.n_gpu_layers < -1)
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_load: n_gpu_layers must be >= -1, got " +
-                                                   std::to_string(p.n_gpu_layers));
-=======
     if (out_model == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_load: out_model is NULL");
     *out_model = nullptr;
@@ -299,7 +216,6 @@ BITNET_API bitnet_status bitnet_model_load(const char* path, const bitnet_model_
       return fail(
           BITNET_ERR_INVALID_ARGUMENT,
           "bitnet_model_load: n_gpu_layers must be >= -1, got " + std::to_string(p.n_gpu_layers));
->>>>>>> capi
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
       return fail(BITNET_ERR_IO, std::string("bitnet_model_load: file not found: ") + path);
@@ -317,13 +233,9 @@ BITNET_API bitnet_status bitnet_model_load(const char* path, const bitnet_model_
   });
 }
 
-<<<<<<< HEAD
-BITNET_API void bitnet_model_free(bitnet_model* model) { delete model; }
-=======
 BITNET_API void bitnet_model_free(bitnet_model* model) {
   delete model;
 }
->>>>>>> capi
 
 BITNET_API int32_t bitnet_model_n_vocab(const bitnet_model* m) {
   return m ? static_cast<int32_t>(m->model->config().n_vocab) : 0;
@@ -346,13 +258,9 @@ BITNET_API int32_t bitnet_model_n_head_kv(const bitnet_model* m) {
 BITNET_API const char* bitnet_model_arch(const bitnet_model* m) {
   return m ? m->model->config().arch_name.c_str() : nullptr;
 }
-<<<<<<< HEAD
-BITNET_API const char* bitnet_model_weight_type(const bitnet_model* m) { return m ? m->weight_type.c_str() : nullptr; }
-=======
 BITNET_API const char* bitnet_model_weight_type(const bitnet_model* m) {
   return m ? m->weight_type.c_str() : nullptr;
 }
->>>>>>> capi
 BITNET_API bitnet_token bitnet_model_token_bos(const bitnet_model* m) {
   return m ? m->tokenizer.special_ids().bos : -1;
 }
@@ -370,12 +278,8 @@ BITNET_API bool bitnet_model_token_is_eog(const bitnet_model* m, bitnet_token to
 // ---- tokenizer
 
 BITNET_API bitnet_status bitnet_tokenize(const bitnet_model* model, const char* text, bool add_bos,
-<<<<<<< HEAD
-                                         bool parse_special, bitnet_token* tokens, int32_t n_max, int32_t* out_n) {
-=======
                                          bool parse_special, bitnet_token* tokens, int32_t n_max,
                                          int32_t* out_n) {
->>>>>>> capi
   return guarded("bitnet_tokenize", [&] {
     if (model == nullptr || text == nullptr || out_n == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_tokenize: model, text or out_n is NULL");
@@ -385,24 +289,13 @@ BITNET_API bitnet_status bitnet_tokenize(const bitnet_model* model, const char* 
     *out_n = static_cast<int32_t>(ids.size());
     if (*out_n > n_max)
       return fail(BITNET_ERR_BUFFER_TOO_SMALL, "bitnet_tokenize: " + std::to_string(*out_n) +
-<<<<<<< HEAD
-                                                   " tokens needed, n_max " + std::to_string(n_max));
-=======
                                                    " tokens needed, n_max " +
                                                    std::to_string(n_max));
->>>>>>> capi
     if (!ids.empty()) std::memcpy(tokens, ids.data(), ids.size() * sizeof(bitnet_token));
     return BITNET_OK;
   });
 }
 
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_detokenize(const bitnet_model* model, const bitnet_token* tokens, int32_t n_tokens,
-                                           bool skip_special, char* buf, int32_t buf_size, int32_t* out_len) {
-  return guarded("bitnet_detokenize", [&] {
-    if (model == nullptr || out_len == nullptr || (tokens == nullptr && n_tokens > 0) || n_tokens < 0)
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_detokenize: model/out_len/tokens NULL or n_tokens < 0");
-=======
 BITNET_API bitnet_status bitnet_detokenize(const bitnet_model* model, const bitnet_token* tokens,
                                            int32_t n_tokens, bool skip_special, char* buf,
                                            int32_t buf_size, int32_t* out_len) {
@@ -411,33 +304,22 @@ BITNET_API bitnet_status bitnet_detokenize(const bitnet_model* model, const bitn
         n_tokens < 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_detokenize: model/out_len/tokens NULL or n_tokens < 0");
->>>>>>> capi
     if (buf_size < 0 || (buf == nullptr && buf_size > 0))
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_detokenize: buf is NULL or buf_size < 0");
     const int32_t n_vocab = model->tokenizer.n_vocab();
     for (int32_t i = 0; i < n_tokens; ++i) {
       if (tokens[i] < 0 || tokens[i] >= n_vocab)
-<<<<<<< HEAD
-        return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_detokenize: token " + std::to_string(i) + " has id " +
-                                                     std::to_string(tokens[i]) + ", outside the vocab");
-=======
         return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_detokenize: token " + std::to_string(i) +
                                                      " has id " + std::to_string(tokens[i]) +
                                                      ", outside the vocab");
->>>>>>> capi
     }
     const std::string text =
         model->tokenizer.decode({tokens, static_cast<size_t>(n_tokens)}, skip_special);
     *out_len = static_cast<int32_t>(text.size());
     if (static_cast<int64_t>(text.size()) >= buf_size)
-<<<<<<< HEAD
-      return fail(BITNET_ERR_BUFFER_TOO_SMALL, "bitnet_detokenize: " + std::to_string(text.size() + 1) +
-                                                   " bytes needed, buf_size " + std::to_string(buf_size));
-=======
       return fail(BITNET_ERR_BUFFER_TOO_SMALL,
                   "bitnet_detokenize: " + std::to_string(text.size() + 1) +
                       " bytes needed, buf_size " + std::to_string(buf_size));
->>>>>>> capi
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
     return BITNET_OK;
@@ -455,17 +337,6 @@ BITNET_API bitnet_context_params bitnet_context_default_params(void) {
   return p;
 }
 
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_context_create(bitnet_model* model, const bitnet_context_params* params,
-                                               bitnet_context** out_ctx) {
-  return guarded("bitnet_context_create", [&] {
-    if (out_ctx == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: out_ctx is NULL");
-    *out_ctx = nullptr;
-    if (model == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: model is NULL");
-    const bitnet_context_params p = params ? *params : bitnet_context_default_params();
-    if (p.n_ctx < 0 || p.n_threads < 0)
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: n_ctx and n_threads must be >= 0");
-=======
 BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
                                                const bitnet_context_params* params,
                                                bitnet_context** out_ctx) {
@@ -479,22 +350,15 @@ BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
     if (p.n_ctx < 0 || p.n_threads < 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_context_create: n_ctx and n_threads must be >= 0");
->>>>>>> capi
     if (p.numerics != BITNET_NUMERICS_REFERENCE && p.numerics != BITNET_NUMERICS_FAST)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: unknown numerics " +
                                                    std::to_string(static_cast<int>(p.numerics)));
     bitnet::ContextOptions options;
-<<<<<<< HEAD
-    options.n_ctx = p.n_ctx > 0 ? p.n_ctx : static_cast<int32_t>(model->model->config().n_ctx_train);
-    options.n_threads = p.n_threads > 0 ? p.n_threads : bitnet::capi::default_threads();
-    options.numerics = p.numerics == BITNET_NUMERICS_FAST ? bitnet::Numerics::Fast : bitnet::Numerics::Reference;
-=======
     options.n_ctx =
         p.n_ctx > 0 ? p.n_ctx : static_cast<int32_t>(model->model->config().n_ctx_train);
     options.n_threads = p.n_threads > 0 ? p.n_threads : bitnet::capi::default_threads();
     options.numerics =
         p.numerics == BITNET_NUMERICS_FAST ? bitnet::Numerics::Fast : bitnet::Numerics::Reference;
->>>>>>> capi
     options.kv_type = p.kv_f32 ? bitnet::KvType::F32 : bitnet::KvType::F16;
     auto ctx = std::make_unique<bitnet_context>();
     ctx->owner = model;
@@ -505,13 +369,6 @@ BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
   });
 }
 
-<<<<<<< HEAD
-BITNET_API void bitnet_context_free(bitnet_context* ctx) { delete ctx; }
-
-BITNET_API int32_t bitnet_context_n_ctx(const bitnet_context* ctx) { return ctx ? ctx->context->n_ctx() : 0; }
-BITNET_API int32_t bitnet_context_n_past(const bitnet_context* ctx) { return ctx ? ctx->context->n_past() : 0; }
-BITNET_API int32_t bitnet_context_n_threads(const bitnet_context* ctx) { return ctx ? ctx->options.n_threads : 0; }
-=======
 BITNET_API void bitnet_context_free(bitnet_context* ctx) {
   delete ctx;
 }
@@ -525,21 +382,10 @@ BITNET_API int32_t bitnet_context_n_past(const bitnet_context* ctx) {
 BITNET_API int32_t bitnet_context_n_threads(const bitnet_context* ctx) {
   return ctx ? ctx->options.n_threads : 0;
 }
->>>>>>> capi
 
 BITNET_API bitnet_status bitnet_context_set_n_threads(bitnet_context* ctx, int32_t n_threads) {
   return guarded("bitnet_context_set_n_threads", [&] {
     if (ctx == nullptr || n_threads < 0)
-<<<<<<< HEAD
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_set_n_threads: ctx is NULL or n_threads < 0");
-    if (ctx->context->n_past() != 0)
-      return fail(BITNET_ERR_INVALID_ARGUMENT,
-                  "bitnet_context_set_n_threads: the KV cache holds " + std::to_string(ctx->context->n_past()) +
-                      " positions; call bitnet_context_reset first");
-    auto options = ctx->options;
-    options.n_threads = n_threads > 0 ? n_threads : bitnet::capi::default_threads();
-    ctx->context = bitnet::capi::make_context(*ctx->owner, options);  // strong guarantee: old kept on throw
-=======
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_context_set_n_threads: ctx is NULL or n_threads < 0");
     if (ctx->context->n_past() != 0)
@@ -550,7 +396,6 @@ BITNET_API bitnet_status bitnet_context_set_n_threads(bitnet_context* ctx, int32
     options.n_threads = n_threads > 0 ? n_threads : bitnet::capi::default_threads();
     ctx->context =
         bitnet::capi::make_context(*ctx->owner, options);  // strong guarantee: old kept on throw
->>>>>>> capi
     ctx->options = options;
     ctx->evaluated = false;
     return BITNET_OK;
@@ -565,19 +410,12 @@ BITNET_API bitnet_status bitnet_context_reset(bitnet_context* ctx) {
 
 BITNET_API bitnet_status bitnet_context_truncate(bitnet_context* ctx, int32_t n_past) {
   return guarded("bitnet_context_truncate", [&] {
-<<<<<<< HEAD
-    if (ctx == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_truncate: ctx is NULL");
-    if (n_past < 0 || n_past > ctx->context->n_past())
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_truncate: n_past " + std::to_string(n_past) +
-                                                   " outside [0, " + std::to_string(ctx->context->n_past()) + "]");
-=======
     if (ctx == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_truncate: ctx is NULL");
     if (n_past < 0 || n_past > ctx->context->n_past())
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_truncate: n_past " +
                                                    std::to_string(n_past) + " outside [0, " +
                                                    std::to_string(ctx->context->n_past()) + "]");
->>>>>>> capi
     ctx->context->truncate(n_past);
     return BITNET_OK;
   });
@@ -585,13 +423,8 @@ BITNET_API bitnet_status bitnet_context_truncate(bitnet_context* ctx, int32_t n_
 
 // ---- evaluation
 
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* tokens, int32_t n_tokens,
-                                     bool all_logits) {
-=======
 BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* tokens,
                                      int32_t n_tokens, bool all_logits) {
->>>>>>> capi
   return guarded("bitnet_eval", [&] {
     if (ctx == nullptr || tokens == nullptr || n_tokens <= 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_eval: ctx/tokens NULL or n_tokens <= 0");
@@ -603,25 +436,14 @@ BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* to
 
 BITNET_API int32_t bitnet_n_logits_rows(const bitnet_context* ctx) {
   if (ctx == nullptr || !ctx->evaluated) return 0;
-<<<<<<< HEAD
-  return static_cast<int32_t>(ctx->context->logits().size() / static_cast<size_t>(ctx->context->n_vocab()));
-=======
   return static_cast<int32_t>(ctx->context->logits().size() /
                               static_cast<size_t>(ctx->context->n_vocab()));
->>>>>>> capi
 }
 
 BITNET_API const float* bitnet_get_logits(const bitnet_context* ctx, int32_t i) {
   const int32_t rows = bitnet_n_logits_rows(ctx);
   if (i == -1) i = rows - 1;
   if (ctx == nullptr || i < 0 || i >= rows) {
-<<<<<<< HEAD
-    fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_get_logits: row " + std::to_string(i) + " outside [0, " +
-                                          std::to_string(rows) + ") (or ctx NULL)");
-    return nullptr;
-  }
-  return ctx->context->logits().data() + static_cast<size_t>(i) * static_cast<size_t>(ctx->context->n_vocab());
-=======
     fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_get_logits: row " + std::to_string(i) +
                                           " outside [0, " + std::to_string(rows) +
                                           ") (or ctx NULL)");
@@ -629,7 +451,6 @@ BITNET_API const float* bitnet_get_logits(const bitnet_context* ctx, int32_t i) 
   }
   return ctx->context->logits().data() +
          static_cast<size_t>(i) * static_cast<size_t>(ctx->context->n_vocab());
->>>>>>> capi
 }
 
 // ---- sampling
@@ -643,36 +464,19 @@ BITNET_API bitnet_sampler_params bitnet_sampler_default_params(void) {
   return p;
 }
 
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* params, bitnet_sampler** out_sampler) {
-=======
 BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* params,
                                                bitnet_sampler** out_sampler) {
->>>>>>> capi
   return guarded("bitnet_sampler_create", [&] {
     if (out_sampler == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_sampler_create: out_sampler is NULL");
     *out_sampler = nullptr;
     const bitnet_sampler_params p = params ? *params : bitnet_sampler_default_params();
-<<<<<<< HEAD
-    *out_sampler = new bitnet_sampler{bitnet::capi::CSampler({p.temperature, p.top_k, p.top_p, p.seed})};
-=======
     *out_sampler =
         new bitnet_sampler{bitnet::capi::CSampler({p.temperature, p.top_k, p.top_p, p.seed})};
->>>>>>> capi
     return BITNET_OK;
   });
 }
 
-<<<<<<< HEAD
-BITNET_API void bitnet_sampler_free(bitnet_sampler* sampler) { delete sampler; }
-
-BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const float* logits, int32_t n_vocab,
-                                               bitnet_token* out_token) {
-  return guarded("bitnet_sampler_sample", [&] {
-    if (sampler == nullptr || logits == nullptr || n_vocab <= 0 || out_token == nullptr)
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_sampler_sample: NULL argument or n_vocab <= 0");
-=======
 BITNET_API void bitnet_sampler_free(bitnet_sampler* sampler) {
   delete sampler;
 }
@@ -683,7 +487,6 @@ BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const fl
     if (sampler == nullptr || logits == nullptr || n_vocab <= 0 || out_token == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_sampler_sample: NULL argument or n_vocab <= 0");
->>>>>>> capi
     *out_token = sampler->sampler.sample({logits, static_cast<size_t>(n_vocab)});
     return BITNET_OK;
   });
@@ -703,27 +506,14 @@ BITNET_API bitnet_generate_params bitnet_generate_default_params(void) {
   return p;
 }
 
-<<<<<<< HEAD
-BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt, const bitnet_generate_params* params,
-=======
 BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt,
                                          const bitnet_generate_params* params,
->>>>>>> capi
                                          bitnet_generate_result* out_result) {
   return guarded("bitnet_generate", [&] {
     if (ctx == nullptr || prompt == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate: ctx or prompt is NULL");
     const bitnet_generate_params p = params ? *params : bitnet_generate_default_params();
     if (p.max_new_tokens <= 0)
-<<<<<<< HEAD
-      return fail(BITNET_ERR_INVALID_ARGUMENT,
-                  "bitnet_generate: max_new_tokens must be > 0, got " + std::to_string(p.max_new_tokens));
-    bitnet::capi::CSampler sampler({p.sampling.temperature, p.sampling.top_k, p.sampling.top_p, p.sampling.seed});
-    const auto& tok = ctx->owner->tokenizer;
-    auto& context = *ctx->context;
-    const auto prompt_ids = tok.encode(prompt, p.add_bos, p.parse_special);
-    if (prompt_ids.empty()) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate: the prompt has no tokens");
-=======
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate: max_new_tokens must be > 0, got " +
                                                    std::to_string(p.max_new_tokens));
     bitnet::capi::CSampler sampler(
@@ -733,7 +523,6 @@ BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt
     const auto prompt_ids = tok.encode(prompt, p.add_bos, p.parse_special);
     if (prompt_ids.empty())
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate: the prompt has no tokens");
->>>>>>> capi
 
     bitnet_generate_result result{static_cast<int32_t>(prompt_ids.size()), 0, BITNET_FINISH_LENGTH};
     if (out_result != nullptr) *out_result = result;

@@ -1,13 +1,8 @@
 #include "capi/c_boundary.hpp"
 
 #include <cerrno>
-<<<<<<< HEAD
-#include <cstdio>
-#include <cstdint>
-=======
 #include <cstdint>
 #include <cstdio>
->>>>>>> capi
 #include <cstdlib>
 
 namespace bitnet::capi {
@@ -20,18 +15,11 @@ int32_t resolve_gpu_layers(int32_t explicit_layers) noexcept {
   errno = 0;
   const long value = std::strtol(env, &end, 10);
   if (errno != 0 || end == env || *end != '\0' || value < -1 || value > INT32_MAX) {
-<<<<<<< HEAD
-    std::fprintf(stderr,
-                 "bitnet: warning: ignoring BITNET_GPU_LAYERS=\"%s\" (expected a whole number >= -1; "
-                 "-1 = all layers)\n",
-                 env);
-=======
     std::fprintf(
         stderr,
         "bitnet: warning: ignoring BITNET_GPU_LAYERS=\"%s\" (expected a whole number >= -1; "
         "-1 = all layers)\n",
         env);
->>>>>>> capi
     return 0;
   }
   return static_cast<int32_t>(value);

@@ -2,13 +2,8 @@
 // into a caller's buffer and parsing the environment, without ever letting an exception out.
 #pragma once
 
-<<<<<<< HEAD
-#include <cstdint>
-#include <algorithm>
-=======
 #include <algorithm>
 #include <cstdint>
->>>>>>> capi
 #include <cstring>
 #include <string_view>
 

@@ -39,13 +39,9 @@ Registry& registry() {
 }
 
 // A session is used by one thread at a time (the ABI's contract): only the registry is locked.
-<<<<<<< HEAD
-Session* lookup(void* handle) noexcept { return registry().find(handle); }
-=======
 Session* lookup(void* handle) noexcept {
   return registry().find(handle);
 }
->>>>>>> capi
 
 constexpr const char* kInvalidHandle = "invalid session handle (NULL, closed or never opened)";
 
@@ -57,12 +53,8 @@ int fail(char* err, int32_t err_len, int code, std::string_view msg) noexcept {
 // Runs body() and turns any exception into `code` with its message; bad_alloc becomes
 // `oom_code` (the evaluation entry points have no separate out-of-memory code).
 template <typename Body>
-<<<<<<< HEAD
-int guarded(char* err, int32_t err_len, int code, int oom_code, const char* what, Body&& body) noexcept {
-=======
 int guarded(char* err, int32_t err_len, int code, int oom_code, const char* what,
             Body&& body) noexcept {
->>>>>>> capi
   try {
     return body();
   } catch (const std::bad_alloc&) {
@@ -83,17 +75,11 @@ int open_session(const char* model_path, int32_t n_ctx, int32_t n_gpu_layers, in
   if (out_handle == nullptr) return fail(err, err_len, -4, "open: out_handle is NULL");
   *out_handle = nullptr;
   if (model_path == nullptr) return fail(err, err_len, -4, "open: model_path is NULL");
-<<<<<<< HEAD
-  if (n_ctx <= 0) return fail(err, err_len, -4, "open: n_ctx must be > 0, got " + std::to_string(n_ctx));
-  if (n_gpu_layers < -1)
-    return fail(err, err_len, -4, "open: n_gpu_layers must be >= -1, got " + std::to_string(n_gpu_layers));
-=======
   if (n_ctx <= 0)
     return fail(err, err_len, -4, "open: n_ctx must be > 0, got " + std::to_string(n_ctx));
   if (n_gpu_layers < -1)
     return fail(err, err_len, -4,
                 "open: n_gpu_layers must be >= -1, got " + std::to_string(n_gpu_layers));
->>>>>>> capi
 
   std::error_code ec;
   if (!std::filesystem::is_regular_file(model_path, ec))
@@ -114,18 +100,12 @@ int open_session(const char* model_path, int32_t n_ctx, int32_t n_gpu_layers, in
   } catch (const Error& e) {
     const std::string msg = std::string("open ") + model_path + ": " + e.what();
     switch (e.category()) {
-<<<<<<< HEAD
-      case ErrorCategory::io: return fail(err, err_len, -1, msg);
-      case ErrorCategory::memory: return fail(err, err_len, -3, msg);
-      default: return fail(err, err_len, -2, msg);
-=======
       case ErrorCategory::io:
         return fail(err, err_len, -1, msg);
       case ErrorCategory::memory:
         return fail(err, err_len, -3, msg);
       default:
         return fail(err, err_len, -2, msg);
->>>>>>> capi
     }
   }
 }
@@ -140,17 +120,6 @@ using bitnet::capi::lookup;
 
 extern "C" {
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_open(const char* model_path, int32_t n_ctx, void** out_handle, char* err,
-                                      int32_t err_len) {
-  return crossval_bitnet_open_ex(model_path, n_ctx, 0, 0, out_handle, err, err_len);
-}
-
-CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx, int32_t n_gpu_layers,
-                                         int32_t n_threads, void** out_handle, char* err, int32_t err_len) {
-  return guarded(err, err_len, -2, -3, "open", [&] {
-    return bitnet::capi::open_session(model_path, n_ctx, n_gpu_layers, n_threads, out_handle, err, err_len);
-=======
 CROSSVAL_API int crossval_bitnet_open(const char* model_path, int32_t n_ctx, void** out_handle,
                                       char* err, int32_t err_len) {
   return crossval_bitnet_open_ex(model_path, n_ctx, 0, 0, out_handle, err, err_len);
@@ -162,7 +131,6 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx,
   return guarded(err, err_len, -2, -3, "open", [&] {
     return bitnet::capi::open_session(model_path, n_ctx, n_gpu_layers, n_threads, out_handle, err,
                                       err_len);
->>>>>>> capi
   });
 }
 
@@ -178,14 +146,9 @@ CROSSVAL_API int crossval_bitnet_close(void* handle) {
   }
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt, int add_bos, int32_t* out_tokens,
-                                               int32_t out_cap, int32_t* out_len, char* err, int32_t err_len) {
-=======
 CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt, int add_bos,
                                                int32_t* out_tokens, int32_t out_cap,
                                                int32_t* out_len, char* err, int32_t err_len) {
->>>>>>> capi
   return guarded(err, err_len, -4, -4, "tokenize", [&] {
     auto* s = lookup(handle);
     if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
@@ -206,19 +169,6 @@ CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt,
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_prefill(void* handle, const int32_t* tokens, int32_t n_tokens, char* err,
-                                         int32_t err_len) {
-  return guarded(err, err_len, -4, -4, "prefill", [&] {
-    auto* s = lookup(handle);
-    if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
-    if (tokens == nullptr || n_tokens <= 0) return fail(err, err_len, -2, "prefill: tokens NULL or n_tokens <= 0");
-    auto& ctx = s->context;
-    if (static_cast<int64_t>(ctx.n_past()) + n_tokens > ctx.n_ctx()) {
-      return fail(err, err_len, -3,
-                  "prefill: " + std::to_string(n_tokens) + " tokens after " + std::to_string(ctx.n_past()) +
-                      " would exceed the context of " + std::to_string(ctx.n_ctx()));
-=======
 CROSSVAL_API int crossval_bitnet_prefill(void* handle, const int32_t* tokens, int32_t n_tokens,
                                          char* err, int32_t err_len) {
   return guarded(err, err_len, -4, -4, "prefill", [&] {
@@ -232,21 +182,15 @@ CROSSVAL_API int crossval_bitnet_prefill(void* handle, const int32_t* tokens, in
                   "prefill: " + std::to_string(n_tokens) + " tokens after " +
                       std::to_string(ctx.n_past()) + " would exceed the context of " +
                       std::to_string(ctx.n_ctx()));
->>>>>>> capi
     }
     ctx.eval({tokens, static_cast<size_t>(n_tokens)}, /*all_logits=*/false);
     return 0;
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, int32_t n_tokens, float* logits,
-                                           int32_t vocab, char* err, int32_t err_len) {
-=======
 CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, int32_t n_tokens,
                                            float* logits, int32_t vocab, char* err,
                                            int32_t err_len) {
->>>>>>> capi
   return guarded(err, err_len, -4, -4, "eval_last", [&] {
     auto* s = lookup(handle);
     if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
@@ -255,12 +199,8 @@ CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, 
     auto& ctx = s->context;
     if (vocab != ctx.n_vocab()) {
       return fail(err, err_len, -3,
-<<<<<<< HEAD
-                  "eval_last: vocab " + std::to_string(vocab) + " != the model's " + std::to_string(ctx.n_vocab()));
-=======
                   "eval_last: vocab " + std::to_string(vocab) + " != the model's " +
                       std::to_string(ctx.n_vocab()));
->>>>>>> capi
     }
     if (static_cast<int64_t>(ctx.n_past()) + n_tokens > ctx.n_ctx()) {
       return fail(err, err_len, -5,
@@ -274,19 +214,6 @@ CROSSVAL_API int crossval_bitnet_eval_last(void* handle, const int32_t* tokens, 
   });
 }
 
-<<<<<<< HEAD
-CROSSVAL_API int crossval_bitnet_eval_all(void* handle, const int32_t* tokens, int32_t n_tokens, float* logits,
-                                          int32_t rows_cap, int32_t* out_rows, int32_t* out_cols, char* err,
-                                          int32_t err_len) {
-  return guarded(err, err_len, -4, -4, "eval_all", [&] {
-    auto* s = lookup(handle);
-    if (s == nullptr) return fail(err, err_len, -1, kInvalidHandle);
-    if (tokens == nullptr || n_tokens <= 0 || logits == nullptr || out_rows == nullptr || out_cols == nullptr)
-      return fail(err, err_len, -2, "eval_all: tokens/logits/out_rows/out_cols NULL or n_tokens <= 0");
-    if (rows_cap < n_tokens) {
-      return fail(err, err_len, -3,
-                  "eval_all: rows_cap " + std::to_string(rows_cap) + " < n_tokens " + std::to_string(n_tokens));
-=======
 CROSSVAL_API int crossval_bitnet_eval_all(void* handle, const int32_t* tokens, int32_t n_tokens,
                                           float* logits, int32_t rows_cap, int32_t* out_rows,
                                           int32_t* out_cols, char* err, int32_t err_len) {
@@ -301,7 +228,6 @@ CROSSVAL_API int crossval_bitnet_eval_all(void* handle, const int32_t* tokens, i
       return fail(err, err_len, -3,
                   "eval_all: rows_cap " + std::to_string(rows_cap) + " < n_tokens " +
                       std::to_string(n_tokens));
->>>>>>> capi
     }
     auto& ctx = s->context;
     if (n_tokens > ctx.n_ctx()) {

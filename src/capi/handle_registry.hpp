@@ -16,12 +16,8 @@ class HandleRegistry {
     std::lock_guard lock(mutex_);
     live_.insert(object);
   }
-<<<<<<< HEAD
-  // The object when `handle` is live, else nullptr. Never throws (a failed lock counts as not live).
-=======
   // The object when `handle` is live, else nullptr. Never throws (a failed lock counts as not
   // live).
->>>>>>> capi
   T* find(void* handle) noexcept {
     if (handle == nullptr) return nullptr;
     try {

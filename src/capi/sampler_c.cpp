@@ -14,14 +14,6 @@ int32_t argmax(std::span<const float> logits) {
 
 CSampler::CSampler(const SamplerSettings& settings) : settings_(settings), rng_(settings.seed) {
   if (!(settings.temperature >= 0.0f) || !std::isfinite(settings.temperature))
-<<<<<<< HEAD
-    throw Error(ErrorCategory::config, "sampler: temperature must be >= 0, got " +
-                                           std::to_string(settings.temperature));
-  if (settings.top_k < 0)
-    throw Error(ErrorCategory::config, "sampler: top_k must be >= 0, got " + std::to_string(settings.top_k));
-  if (!(settings.top_p > 0.0f && settings.top_p <= 1.0f))
-    throw Error(ErrorCategory::config, "sampler: top_p must be in (0, 1], got " + std::to_string(settings.top_p));
-=======
     throw Error(ErrorCategory::config,
                 "sampler: temperature must be >= 0, got " + std::to_string(settings.temperature));
   if (settings.top_k < 0)
@@ -30,7 +22,6 @@ CSampler::CSampler(const SamplerSettings& settings) : settings_(settings), rng_(
   if (!(settings.top_p > 0.0f && settings.top_p <= 1.0f))
     throw Error(ErrorCategory::config,
                 "sampler: top_p must be in (0, 1], got " + std::to_string(settings.top_p));
->>>>>>> capi
 }
 
 int32_t CSampler::sample(std::span<const float> logits) {
@@ -38,12 +29,8 @@ int32_t CSampler::sample(std::span<const float> logits) {
   if (settings_.temperature == 0.0f) return argmax(logits);
 
   candidates_.clear();
-<<<<<<< HEAD
-  for (size_t i = 0; i < logits.size(); ++i) candidates_.push_back({logits[i], static_cast<int32_t>(i)});
-=======
   for (size_t i = 0; i < logits.size(); ++i)
     candidates_.push_back({logits[i], static_cast<int32_t>(i)});
->>>>>>> capi
   const auto by_logit = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
@@ -76,23 +63,14 @@ int32_t CSampler::sample(std::span<const float> logits) {
   weights_.resize(candidates_.size());
   double total = 0;
   for (size_t i = 0; i < candidates_.size(); ++i) {
-<<<<<<< HEAD
-    weights_[i] =
-        std::exp((static_cast<double>(candidates_[i].logit) - candidates_[0].logit) / settings_.temperature);
-=======
     weights_[i] = std::exp((static_cast<double>(candidates_[i].logit) - candidates_[0].logit) /
                            settings_.temperature);
->>>>>>> capi
     total += weights_[i];
   }
   // 53 random bits from two 32-bit draws: the same seed gives the same token with any stdlib.
   const uint64_t hi = rng_() >> 5, lo = rng_() >> 6;
-<<<<<<< HEAD
-  const double u = (static_cast<double>(hi) * 67108864.0 + static_cast<double>(lo)) / 9007199254740992.0;
-=======
   const double u =
       (static_cast<double>(hi) * 67108864.0 + static_cast<double>(lo)) / 9007199254740992.0;
->>>>>>> capi
   double target = u * total;
   for (size_t i = 0; i < candidates_.size(); ++i) {
     target -= weights_[i];

@@ -29,13 +29,8 @@ struct SessionAbi {
 };
 
 SessionAbi native_abi() {
-<<<<<<< HEAD
-  return {crossval_bitnet_open,      crossval_bitnet_close,        crossval_bitnet_tokenize_with,
-          crossval_bitnet_prefill,   crossval_bitnet_eval_last,    crossval_bitnet_eval_all,
-=======
   return {crossval_bitnet_open,       crossval_bitnet_close,        crossval_bitnet_tokenize_with,
           crossval_bitnet_prefill,    crossval_bitnet_eval_last,    crossval_bitnet_eval_all,
->>>>>>> capi
           crossval_bitnet_vocab_size, crossval_bitnet_context_size, crossval_bitnet_reset,
           crossval_bitnet_n_past};
 }
@@ -51,14 +46,9 @@ class ReferenceAdapter : public ::testing::Test {
   void SetUp() override {
     const std::string path = BITNET_REFERENCE_LIB;
     if (path.empty())
-<<<<<<< HEAD
-      GTEST_SKIP() << "reference adapter not built: configure with -DBITNET_CPP_DIR=<a built bitnet.cpp or "
-                      "llama.cpp tree> (see docs/c-api.md)";
-=======
       GTEST_SKIP()
           << "reference adapter not built: configure with -DBITNET_CPP_DIR=<a built bitnet.cpp or "
              "llama.cpp tree> (see docs/c-api.md)";
->>>>>>> capi
     lib_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     ASSERT_NE(lib_, nullptr) << dlerror();
     bind(lib_, "crossval_bitnet_open", ref_.open);
@@ -79,22 +69,14 @@ class ReferenceAdapter : public ::testing::Test {
   SessionAbi ref_{};
 };
 
-<<<<<<< HEAD
-std::vector<float> eval_all(const SessionAbi& abi, void* h, const std::vector<int32_t>& tokens, int32_t vocab) {
-=======
 std::vector<float> eval_all(const SessionAbi& abi, void* h, const std::vector<int32_t>& tokens,
                             int32_t vocab) {
->>>>>>> capi
   std::vector<float> out(tokens.size() * static_cast<size_t>(vocab));
   int32_t rows = 0, cols = 0;
   char err[512] = {};
   const auto n = static_cast<int32_t>(tokens.size());
-<<<<<<< HEAD
-  EXPECT_EQ(abi.eval_all(h, tokens.data(), n, out.data(), n, &rows, &cols, err, sizeof err), 0) << err;
-=======
   EXPECT_EQ(abi.eval_all(h, tokens.data(), n, out.data(), n, &rows, &cols, err, sizeof err), 0)
       << err;
->>>>>>> capi
   return out;
 }
 
@@ -117,12 +99,8 @@ TEST_F(ReferenceAdapter, ErrorCodes) {
   int32_t toks[32];
   EXPECT_EQ(ref_.tokenize_with(h, "Hello world, again", 1, toks, 0, &n, err, sizeof err), -3);
   const int32_t need = n;
-<<<<<<< HEAD
-  EXPECT_EQ(ref_.tokenize_with(h, "Hello world, again", 1, toks, need - 1, &n, err, sizeof err), -3);
-=======
   EXPECT_EQ(ref_.tokenize_with(h, "Hello world, again", 1, toks, need - 1, &n, err, sizeof err),
             -3);
->>>>>>> capi
   EXPECT_EQ(n, need);
   EXPECT_EQ(ref_.tokenize_with(h, "Hello world, again", 1, toks, need, &n, err, sizeof err), 0);
   EXPECT_EQ(ref_.tokenize_with(h, nullptr, 1, toks, 32, &n, err, sizeof err), -2);
@@ -135,17 +113,11 @@ TEST_F(ReferenceAdapter, ErrorCodes) {
   EXPECT_EQ(ref_.eval_last(h, toks, 1, logits.data(), vocab, err, sizeof err), 0) << err;
   ASSERT_EQ(ref_.n_past(h, &n_past), 0);
   EXPECT_EQ(n_past, need + 1);
-<<<<<<< HEAD
-  EXPECT_EQ(ref_.eval_all(h, toks, need, logits.data(), need - 1, &rows, &cols, err, sizeof err), -3);
-  EXPECT_EQ(ref_.eval_all(h, toks, 17, logits.data(), 17, &rows, &cols, err, sizeof err), -5);
-  EXPECT_EQ(ref_.eval_all(h, toks, need, logits.data(), need, &rows, &cols, err, sizeof err), 0) << err;
-=======
   EXPECT_EQ(ref_.eval_all(h, toks, need, logits.data(), need - 1, &rows, &cols, err, sizeof err),
             -3);
   EXPECT_EQ(ref_.eval_all(h, toks, 17, logits.data(), 17, &rows, &cols, err, sizeof err), -5);
   EXPECT_EQ(ref_.eval_all(h, toks, need, logits.data(), need, &rows, &cols, err, sizeof err), 0)
       << err;
->>>>>>> capi
   ASSERT_EQ(ref_.n_past(h, &n_past), 0);
   EXPECT_EQ(n_past, need);  // eval_all cleared the cache first
   EXPECT_EQ(ref_.reset(h), 0);
@@ -174,15 +146,10 @@ void expect_native_matches_reference(const SessionAbi& ref, const std::string& p
     const auto prompt = nlohmann::json::parse(in).at("prompt").get<std::string>();
     std::vector<int32_t> tn(512), tr(512);
     int32_t nn = 0, nr = 0;
-<<<<<<< HEAD
-    ASSERT_EQ(ours.tokenize_with(hn, prompt.c_str(), 1, tn.data(), 512, &nn, err, sizeof err), 0) << err;
-    ASSERT_EQ(ref.tokenize_with(hr, prompt.c_str(), 1, tr.data(), 512, &nr, err, sizeof err), 0) << err;
-=======
     ASSERT_EQ(ours.tokenize_with(hn, prompt.c_str(), 1, tn.data(), 512, &nn, err, sizeof err), 0)
         << err;
     ASSERT_EQ(ref.tokenize_with(hr, prompt.c_str(), 1, tr.data(), 512, &nr, err, sizeof err), 0)
         << err;
->>>>>>> capi
     tn.resize(static_cast<size_t>(nn));
     tr.resize(static_cast<size_t>(nr));
     EXPECT_EQ(tn, tr) << c.name;
@@ -190,36 +157,24 @@ void expect_native_matches_reference(const SessionAbi& ref, const std::string& p
 
     const auto a = eval_all(ours, hn, c.tokens, vocab);
     const auto b = eval_all(ref, hr, c.tokens, vocab);
-<<<<<<< HEAD
-    const auto vs_ref = compare_logits(a.data(), b.data(), static_cast<int64_t>(c.tokens.size()), vocab);
-    vs_ref.print(c.name + " ours vs reference");
-    EXPECT_TRUE(vs_ref.passes()) << c.name;
-    const auto ref_vs_golden = compare_logits(b.data(), c.logits.data(), static_cast<int64_t>(c.tokens.size()), vocab);
-=======
     const auto vs_ref =
         compare_logits(a.data(), b.data(), static_cast<int64_t>(c.tokens.size()), vocab);
     vs_ref.print(c.name + " ours vs reference");
     EXPECT_TRUE(vs_ref.passes()) << c.name;
     const auto ref_vs_golden =
         compare_logits(b.data(), c.logits.data(), static_cast<int64_t>(c.tokens.size()), vocab);
->>>>>>> capi
     ref_vs_golden.print(c.name + " reference vs golden");
   }
   ours.close(hn);
   ref.close(hr);
 }
 
-<<<<<<< HEAD
-TEST_F(ReferenceAdapter, NativeMatchesReferenceTQ2_0) { expect_native_matches_reference(ref_, "tiny-bitnet-tq2_0"); }
-TEST_F(ReferenceAdapter, NativeMatchesReferenceTQ1_0) { expect_native_matches_reference(ref_, "tiny-bitnet-tq1_0"); }
-=======
 TEST_F(ReferenceAdapter, NativeMatchesReferenceTQ2_0) {
   expect_native_matches_reference(ref_, "tiny-bitnet-tq2_0");
 }
 TEST_F(ReferenceAdapter, NativeMatchesReferenceTQ1_0) {
   expect_native_matches_reference(ref_, "tiny-bitnet-tq1_0");
 }
->>>>>>> capi
 
 }  // namespace
 }  // namespace bitnet::test
