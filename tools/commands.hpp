@@ -13,5 +13,7 @@ void register_trace_diff(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_crossval(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace bitnet::tools

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   bitnet::tools::register_synth(app);
   bitnet::tools::register_eval(app);
   bitnet::tools::register_tokenize(app);
+  bitnet::tools::register_crossval(app);
+  bitnet::tools::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
