@@ -9,5 +9,6 @@ class App;
 namespace bitnet::tools {
 
 void register_inspect(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 }  // namespace bitnet::tools
