@@ -10,5 +10,7 @@ namespace bitnet::tools {
 
 void register_inspect(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_run(CLI::App& app);
+void register_chat(CLI::App& app);
 
 }  // namespace bitnet::tools

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", BITNET_CLI_VERSION);
   bitnet::tools::register_inspect(app);
   bitnet::tools::register_tokenize(app);
+  bitnet::tools::register_run(app);
+  bitnet::tools::register_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
