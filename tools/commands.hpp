@@ -12,5 +12,6 @@ void register_inspect(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
+void register_trace_diff(CLI::App& app);
 
 }  // namespace bitnet::tools

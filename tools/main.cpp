@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_tokenize(app);
   bitnet::tools::register_run(app);
   bitnet::tools::register_chat(app);
+  bitnet::tools::register_trace_diff(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -32,8 +32,8 @@ enum class Stage {
 std::string_view to_string(Stage stage);
 std::optional<Stage> stage_from_string(std::string_view name);
 
-// One stage output: `rows` token positions of `cols` floats, row-major. `first_pos` is the KV position
-// of the first row. Valid only during the callback.
+// One stage output: `rows` token positions of `cols` floats, row-major. `first_pos` is the KV
+// position of the first row. Valid only during the callback.
 struct StageTensor {
   int layer;  // -1 for embeddings, final_norm, logits
   Stage stage;
