@@ -13,5 +13,6 @@ void register_tokenize(CLI::App& app);
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_trace_diff(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace bitnet::tools

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_run(app);
   bitnet::tools::register_chat(app);
   bitnet::tools::register_trace_diff(app);
+  bitnet::tools::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -49,8 +49,10 @@ void rope_neox_ref(float* x, int64_t n_rot, const float* cache) {
     const float s = cache[2 * i + 1];
     const float x0 = x[i];
     const float x1 = x[i + half];
-    x[i] = x0 * c - x1 * s;
-    x[i + half] = x0 * s + x1 * c;
+    // The references' compilers contract these into one fused multiply-add each (ggml-cpu is
+    // built with FMA); the goldens are reproduced bit for bit only with the same contraction.
+    x[i] = std::fma(x0, c, -(x1 * s));
+    x[i + half] = std::fma(x0, s, x1 * c);
   }
 }
 
@@ -119,6 +121,16 @@ float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
     const auto l = static_cast<int>(i - full);
     acc[l] = static_cast<float>(static_cast<double>(fp16_to_fp32(w[i])) * x[i] + acc[l]);
   }
+  return reduce_add16(acc);
+}
+
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
+  float acc[16] = {};
+  const int64_t full = n & ~int64_t{15};
+  for (int64_t c = 0; c < full; c += 16) {
+    for (int l = 0; l < 16; ++l) acc[l] += fp16_to_fp32(w[c + l]) * x[c + l];
+  }
+  for (int64_t i = full; i < n; ++i) acc[i - full] += fp16_to_fp32(w[i]) * x[i];
   return reduce_add16(acc);
 }
 

@@ -30,7 +30,8 @@ inline float relu2_ref(float x) {
 // = sin(theta_i), theta_0 = pos * freq_scale, theta_{i+1} = theta_i * powf(base, -2/n_rot) in float
 // (ggml's repeated multiplication, not a fresh pow per pair).
 void rope_cache_ref(float pos, int64_t n_rot, float freq_base, float freq_scale, float* cache);
-// Rotates pairs (i, i + n_rot/2) of one head in place; dims >= n_rot pass through.
+// Rotates pairs (i, i + n_rot/2) of one head in place (x0*c - x1*s and x0*s + x1*c, each with the
+// first product fused as ggml's compiled code does); dims >= n_rot pass through.
 void rope_neox_ref(float* x, int64_t n_rot, const float* cache);
 
 // Softmax of scores[0..n) * scale, in place, as ggml_soft_max_ext: max, exps in 16-lane chunks
@@ -49,6 +50,8 @@ void softmax_scaled_ref(float* scores, int64_t n, float scale);
 //  - plain: 8 float lanes in a fixed order (the fast mode; not a reference order).
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n);
+// lanes16 for `x` exact in F16 (the products are exact, so the fma is a plain float add).
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_plain(const uint16_t* w, const float* x, int64_t n);
 float dot_f32_plain(const float* a, const float* b, int64_t n);
 

@@ -22,12 +22,14 @@ void add_into(float* acc, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] = x[i] + acc[i];
 }
 
-float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n) {
+// `x_f16_exact`: x holds values exact in F16 (the reference converted them), so products are exact.
+float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool x_f16_exact) {
   switch (order) {
     case DotOrder::VecDot:
       return kernels::dot_f16_vecdot(w, x, n);
     case DotOrder::Lanes16:
-      return kernels::dot_f16_lanes16(w, x, n);
+      return x_f16_exact ? kernels::dot_f16_lanes16_exact(w, x, n)
+                         : kernels::dot_f16_lanes16(w, x, n);
     case DotOrder::Plain:
       break;
   }
@@ -172,7 +174,7 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
 
     const int64_t n_att = b.first_pos + t + 1;  // causal: positions 0..pos
     for (int64_t j = 0; j < n_att; ++j) {
-      scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, j) + g * hd, qh, hd)
+      scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, j) + g * hd, qh, hd, nm.round_q_f16)
                       : kernels::dot_f32_plain(kv_.k_f32(il, j) + g * hd, qh, hd);
     }
     kernels::softmax_scaled_ref(scores, n_att, scale);
@@ -184,7 +186,7 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
 
     float* out = attn_.data() + t * c_.n_embd + h * hd;
     for (int64_t d = 0; d < hd; ++d) {
-      out[d] = f16 ? dot_f16(nm.pv, kv_.v_f16(il, g * hd + d), scores, n_sum)
+      out[d] = f16 ? dot_f16(nm.pv, kv_.v_f16(il, g * hd + d), scores, n_sum, nm.round_probs_f16)
                    : kernels::dot_f32_plain(kv_.v_f32(il, g * hd + d), scores, n_sum);
     }
   }
@@ -221,7 +223,8 @@ void CpuForward::head(const LayerBatch& b, int64_t row_begin, int64_t row_end, f
 #pragma omp parallel for num_threads(n_threads_) schedule(static)
     for (int64_t v = 0; v < n_vocab; ++v) {
       if (W.type == TensorType::F16) {
-        out[v] = dot_f16(order, reinterpret_cast<const uint16_t*>(W.row_data(v)), h, E);
+        out[v] = dot_f16(order, reinterpret_cast<const uint16_t*>(W.row_data(v)), h, E,
+                         nm.round_hidden_f16);
       } else {
         float* row = row_.data() + omp_get_thread_num() * E;
         W.dequantize_row_to(v, row);

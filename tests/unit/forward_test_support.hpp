@@ -25,6 +25,22 @@ struct GoldenCase {
   std::vector<int32_t> greedy;  // the reference's greedy continuation (may be empty)
 };
 
+// Sanitizer builds run ~5x slower; the forward tests then use fewer golden cases (every rule is
+// still exercised; the default build checks all of them).
+inline bool sanitized_build() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+// At most `n` cases in a sanitizer build, all otherwise.
+template <typename T>
+void trim_for_sanitizers(std::vector<T>& cases, size_t n) {
+  if (sanitized_build() && cases.size() > n) cases.resize(n);
+}
+
 inline std::vector<float> read_f32_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
