@@ -7,40 +7,33 @@
 namespace bitnet::tokenizer {
 
 BytePairEncoder::BytePairEncoder(const Vocab& vocab, const std::vector<std::string>& pieces)
-    : vocab_(vocab), splitter_(vocab.split_regex) {
+    : vocab_(vocab), splitter_(vocab.split_regex), pieces_(pieces) {
+  // Only the BPE model's own tokens: added tokens are matched before pre-tokenization.
+  const auto is_model_token = [&](size_t i) {
+    return vocab.types[i] == TokenType::normal || vocab.types[i] == TokenType::byte;
+  };
+  word_to_id_.build(pieces, is_model_token);
   byte_to_id_.fill(kNoToken);
-  word_to_id_.reserve(pieces.size() * 2);
   for (size_t i = 0; i < pieces.size(); ++i) {
-    // Only the BPE model's own tokens: added tokens are matched before pre-tokenization.
-    const auto type = vocab.types[i];
-    if (type != TokenType::normal && type != TokenType::byte) continue;
-    const auto id = static_cast<TokenId>(i);
-    word_to_id_.emplace(pieces[i], id);
-    if (pieces[i].size() == 1) {
-      auto& slot = byte_to_id_[static_cast<uint8_t>(pieces[i][0])];
-      if (slot == kNoToken) slot = id;
-    }
+    if (!is_model_token(i) || pieces[i].size() != 1) continue;
+    auto& slot = byte_to_id_[static_cast<uint8_t>(pieces[i][0])];
+    if (slot == kNoToken) slot = static_cast<TokenId>(i);
   }
-  std::unordered_map<std::string_view, TokenId> text_to_id;
-  text_to_id.reserve(vocab.tokens.size() * 2);
-  for (size_t i = 0; i < vocab.tokens.size(); ++i) {
-    text_to_id.emplace(vocab.tokens[i], static_cast<TokenId>(i));
-  }
-  merges_.reserve(vocab.merges.size() * 2);
+  merges_.reserve(vocab.merges.size());
   std::string joined;
   for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
     const auto [left, right] = vocab.merges[rank];
     joined.assign(vocab.tokens[left]);
     joined.append(vocab.tokens[right]);
-    const auto result = text_to_id.find(joined);
-    if (result == text_to_id.end()) {
+    const TokenId result = vocab.index.find(joined, vocab.tokens);
+    if (result == kNoToken) {
       throw Error(ErrorCategory::tokenizer,
                   vocab.source + ": merges (tokenizer.ggml.merges): merge " + std::to_string(rank) +
                       " '" + vocab.tokens[left] + " " + vocab.tokens[right] +
                       "' makes a token that is not in the vocabulary");
     }
     // The first (lowest-rank) occurrence of a pair wins, as in HF.
-    merges_.emplace(pair_key(left, right), Merge{static_cast<int32_t>(rank), result->second});
+    merges_.insert(left, right, {static_cast<int32_t>(rank), result});
   }
 }
 
@@ -52,8 +45,8 @@ void BytePairEncoder::encode(std::string_view text, std::vector<TokenId>& out) c
 
 void BytePairEncoder::encode_word(std::string_view word, std::vector<TokenId>& out) const {
   if (vocab_.ignore_merges) {
-    if (const auto it = word_to_id_.find(word); it != word_to_id_.end()) {
-      out.push_back(it->second);
+    if (const TokenId id = word_to_id_.find(word, pieces_); id != kNoToken) {
+      out.push_back(id);
       return;
     }
   }
@@ -88,6 +81,7 @@ void BytePairEncoder::merge_word(std::string_view word, std::vector<TokenId>& ou
     int left;
     TokenId left_id;
     TokenId right_id;
+    TokenId result;
     bool operator>(const Candidate& o) const {
       return rank != o.rank ? rank > o.rank : left > o.left;
     }
@@ -108,9 +102,9 @@ void BytePairEncoder::merge_word(std::string_view word, std::vector<TokenId>& ou
     if (left < 0) return;
     const int right = symbols[left].next;
     if (right < 0) return;
-    const auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
-    if (it == merges_.end()) return;
-    heap.push({it->second.rank, left, symbols[left].id, symbols[right].id});
+    const auto* merge = merges_.find(symbols[left].id, symbols[right].id);
+    if (merge == nullptr) return;
+    heap.push({merge->rank, left, symbols[left].id, symbols[right].id, merge->result});
   };
   for (int i = 0; i + 1 < static_cast<int>(symbols.size()); ++i) consider(i);
   while (!heap.empty()) {
@@ -121,7 +115,7 @@ void BytePairEncoder::merge_word(std::string_view word, std::vector<TokenId>& ou
     if (left.id != top.left_id || left.next < 0 || symbols[left.next].id != top.right_id) continue;
     const int right_index = left.next;
     Symbol& right = symbols[right_index];
-    left.id = merges_.find(pair_key(top.left_id, top.right_id))->second.result;
+    left.id = top.result;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = top.left;
     right.id = kNoToken;  // dead

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tokenizer/regex_splitter.hpp"
+#include "tokenizer/token_index.hpp"
 #include "tokenizer/utf8.hpp"
 #include "tokenizer/vocab.hpp"
 
@@ -23,22 +24,15 @@ class BytePairEncoder {
   void encode(std::string_view text, std::vector<TokenId>& out) const;
 
  private:
-  struct Merge {
-    int32_t rank;
-    TokenId result;
-  };
-  static uint64_t pair_key(TokenId left, TokenId right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
-           static_cast<uint32_t>(right);
-  }
   void encode_word(std::string_view word, std::vector<TokenId>& out) const;
   void merge_word(std::string_view word, std::vector<TokenId>& out) const;
 
   const Vocab& vocab_;
   RegexSplitter splitter_;
-  std::unordered_map<std::string_view, TokenId> word_to_id_;  // raw bytes -> model token
+  const std::vector<std::string>& pieces_;
+  TokenIndex word_to_id_;  // raw bytes (pieces_) -> model token
   std::array<TokenId, 256> byte_to_id_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
 
   // Words seen before (text is Zipfian: most words repeat). Bounded; cleared when full.
   static constexpr size_t kCacheLimit = 1 << 16;

@@ -13,7 +13,6 @@ constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581, SentencePiec
 
 SentencePieceEncoder::SentencePieceEncoder(const Vocab& vocab) : vocab_(vocab) {
   byte_to_id_.fill(kNoToken);
-  text_to_id_.reserve(vocab.tokens.size() * 2);
   for (size_t i = 0; i < vocab.tokens.size(); ++i) {
     const auto id = static_cast<TokenId>(i);
     const auto& text = vocab.tokens[i];
@@ -24,12 +23,18 @@ SentencePieceEncoder::SentencePieceEncoder(const Vocab& vocab) : vocab_(vocab) {
           end == '>') {
         byte_to_id_[value & 0xFF] = id;
       }
-      continue;
     }
-    // Control and unknown tokens ("<s>", "<unk>") are never formed from text.
-    if (vocab.types[i] == TokenType::normal || vocab.types[i] == TokenType::user_defined) {
-      text_to_id_.emplace(text, id);
-    }
+  }
+  // Control and unknown tokens ("<s>", "<unk>") are never formed from text.
+  mergeable_.build(vocab.tokens, [&](size_t i) {
+    return vocab.types[i] == TokenType::normal || vocab.types[i] == TokenType::user_defined;
+  });
+  split_before_space_ = true;
+  for (const std::string_view token : vocab.tokens) {
+    size_t first_other = 0;
+    while (token.compare(first_other, kSpaceMark.size(), kSpaceMark) == 0)
+      first_other += kSpaceMark.size();
+    if (token.find(kSpaceMark, first_other) != std::string_view::npos) split_before_space_ = false;
   }
 }
 
@@ -45,8 +50,30 @@ void SentencePieceEncoder::encode(std::string_view fragment, bool space_prefix,
       text.push_back(c);
     }
   }
-  if (text.empty()) return;
+  if (!split_before_space_) {
+    merge_chunk(text, out);
+    return;
+  }
+  // No token has "▁" after another character, so no merge crosses the start of a "▁" that follows
+  // a non-"▁" character: the chunks between such points merge independently, with the same result
+  // as the whole text at once, and far less work (a small queue per chunk).
+  const std::string_view all(text);
+  size_t chunk_start = 0;
+  bool previous_is_space = false;
+  for (size_t i = 0; i < all.size();) {
+    const bool is_space = all.compare(i, kSpaceMark.size(), kSpaceMark) == 0;
+    if (is_space && !previous_is_space && i > chunk_start) {
+      merge_chunk(all.substr(chunk_start, i - chunk_start), out);
+      chunk_start = i;
+    }
+    previous_is_space = is_space;
+    i += is_space ? kSpaceMark.size() : 1;
+  }
+  merge_chunk(all.substr(chunk_start), out);
+}
 
+void SentencePieceEncoder::merge_chunk(std::string_view text, std::vector<TokenId>& out) const {
+  if (text.empty()) return;
   struct Symbol {
     size_t start;
     size_t length;  // 0: merged into its left neighbour
@@ -55,13 +82,12 @@ void SentencePieceEncoder::encode(std::string_view fragment, bool space_prefix,
   };
   std::vector<Symbol> symbols;
   for (size_t i = 0; i < text.size();) {
-    const size_t length = next_utf8_sequence(std::string_view(text).substr(i)).length;
+    const size_t length = next_utf8_sequence(text.substr(i)).length;
     const int index = static_cast<int>(symbols.size());
     symbols.push_back({i, length, index - 1, -1});
     if (index > 0) symbols[index - 1].next = index;
     i += length;
   }
-
   struct Bigram {
     float score;
     int left;
@@ -75,9 +101,9 @@ void SentencePieceEncoder::encode(std::string_view fragment, bool space_prefix,
   const auto consider = [&](int left, int right) {
     if (left < 0 || right < 0) return;
     const size_t length = symbols[left].length + symbols[right].length;
-    const auto it = text_to_id_.find(std::string_view(text).substr(symbols[left].start, length));
-    if (it == text_to_id_.end()) return;
-    queue.push({vocab_.scores[it->second], left, right, length});
+    const TokenId id = mergeable_.find(text.substr(symbols[left].start, length), vocab_.tokens);
+    if (id == kNoToken) return;
+    queue.push({vocab_.scores[id], left, right, length});
   };
   for (int i = 1; i < static_cast<int>(symbols.size()); ++i) consider(i - 1, i);
 
@@ -97,9 +123,9 @@ void SentencePieceEncoder::encode(std::string_view fragment, bool space_prefix,
   }
 
   for (int i = 0; i >= 0; i = symbols[i].next) {
-    const auto piece = std::string_view(text).substr(symbols[i].start, symbols[i].length);
-    if (const auto it = text_to_id_.find(piece); it != text_to_id_.end()) {
-      out.push_back(it->second);
+    const auto piece = text.substr(symbols[i].start, symbols[i].length);
+    if (const TokenId id = mergeable_.find(piece, vocab_.tokens); id != kNoToken) {
+      out.push_back(id);
       continue;
     }
     for (char c : piece) {

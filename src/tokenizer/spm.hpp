@@ -6,8 +6,8 @@
 #include <array>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "tokenizer/token_index.hpp"
 #include "tokenizer/vocab.hpp"
 
 namespace bitnet::tokenizer {
@@ -22,8 +22,11 @@ class SentencePieceEncoder {
 
  private:
   const Vocab& vocab_;
-  std::unordered_map<std::string_view, TokenId> text_to_id_;  // tokens that merges may form
+  void merge_chunk(std::string_view text, std::vector<TokenId>& out) const;
+
+  TokenIndex mergeable_;  // normal and user-defined tokens: those merges may form
   std::array<TokenId, 256> byte_to_id_;
+  bool split_before_space_ = false;  // see encode()
 };
 
 }  // namespace bitnet::tokenizer

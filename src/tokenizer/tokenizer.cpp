@@ -77,16 +77,13 @@ struct Tokenizer::Impl {
 
   const Vocab& vocab;
   std::vector<std::string> pieces;
-  std::unordered_map<std::string_view, TokenId> text_to_id;
   // Special tokens by first byte, longest first, for leftmost-longest matching in text.
   std::array<std::vector<SpecialText>, 256> specials_by_first_byte;
   std::optional<BytePairEncoder> bpe;
   std::optional<SentencePieceEncoder> spm;
 
   explicit Impl(const Vocab& v) : vocab(v), pieces(make_pieces(v)) {
-    text_to_id.reserve(v.tokens.size() * 2);
     for (size_t i = 0; i < v.tokens.size(); ++i) {
-      text_to_id.emplace(v.tokens[i], static_cast<TokenId>(i));
       if (is_special_type(v.types[i]) && !v.tokens[i].empty()) {
         specials_by_first_byte[static_cast<uint8_t>(v.tokens[i][0])].push_back(
             {v.tokens[i], static_cast<TokenId>(i)});
@@ -127,8 +124,10 @@ struct Tokenizer::Impl {
   }
 };
 
-Tokenizer::Tokenizer(std::unique_ptr<Vocab> vocab)
-    : vocab_(std::move(vocab)), impl_(std::make_unique<Impl>(*vocab_)) {}
+Tokenizer::Tokenizer(std::unique_ptr<Vocab> vocab) : vocab_(std::move(vocab)) {
+  if (vocab_->index.empty()) vocab_->index.build(vocab_->tokens);
+  impl_ = std::make_unique<Impl>(*vocab_);
+}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
@@ -225,8 +224,7 @@ const std::string& Tokenizer::token_text(TokenId id) const {
 }
 
 TokenId Tokenizer::find_token(std::string_view text) const {
-  const auto it = impl_->text_to_id.find(text);
-  return it == impl_->text_to_id.end() ? kNoToken : it->second;
+  return vocab_->index.find(text, vocab_->tokens);
 }
 
 TokenType Tokenizer::token_type(TokenId id) const {

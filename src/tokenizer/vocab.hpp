@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/token_index.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace bitnet::tokenizer {
@@ -14,6 +15,7 @@ struct Vocab {
   std::string pre;          // pre-tokenizer name, for messages and export
   std::string split_regex;  // byte_bpe: the pre-tokenizer split pattern
   std::vector<std::string> tokens;
+  TokenIndex index;           // tokens -> id (all types); built by the loaders
   std::vector<float> scores;  // spm; empty for byte_bpe
   std::vector<TokenType> types;
   std::vector<std::pair<TokenId, TokenId>> merges;  // byte_bpe, rank order

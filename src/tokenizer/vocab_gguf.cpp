@@ -1,7 +1,6 @@
 // Vocabulary from GGUF metadata (tokenizer.ggml.*), as llama.cpp writes and reads it.
 #include <array>
 #include <string>
-#include <unordered_map>
 
 #include "bitnet/error.hpp"
 #include "gguf/gguf.hpp"
@@ -62,11 +61,6 @@ bool optional_bool(const gguf::GgufFile& file, std::string_view key, bool fallba
 void load_merges(const gguf::GgufFile& file, Vocab& vocab) {
   constexpr std::string_view key = "tokenizer.ggml.merges";
   const auto& merges = array_of(file, key, gguf::ValueType::STRING);
-  std::unordered_map<std::string_view, TokenId> ids;
-  ids.reserve(vocab.tokens.size() * 2);
-  for (size_t i = 0; i < vocab.tokens.size(); ++i) {
-    ids.emplace(vocab.tokens[i], static_cast<TokenId>(i));
-  }
   vocab.merges.reserve(merges.strings.size());
   for (size_t rank = 0; rank < merges.strings.size(); ++rank) {
     const std::string_view merge = merges.strings[rank];
@@ -76,14 +70,14 @@ void load_merges(const gguf::GgufFile& file, Vocab& vocab) {
       fail(file, key,
            "merge " + std::to_string(rank) + " '" + std::string(merge) + "' has no space");
     }
-    const auto left = ids.find(merge.substr(0, space));
-    const auto right = ids.find(merge.substr(space + 1));
-    if (left == ids.end() || right == ids.end()) {
+    const TokenId left = vocab.index.find(merge.substr(0, space), vocab.tokens);
+    const TokenId right = vocab.index.find(merge.substr(space + 1), vocab.tokens);
+    if (left == kNoToken || right == kNoToken) {
       fail(file, key,
            "merge " + std::to_string(rank) + " '" + std::string(merge) +
                "' names a token that is not in the vocabulary");
     }
-    vocab.merges.emplace_back(left->second, right->second);
+    vocab.merges.emplace_back(left, right);
   }
 }
 
@@ -116,6 +110,7 @@ Vocab load_vocab_gguf(const gguf::GgufFile& file) {
   if (tokens.strings.size() > 0x7FFFFFFF) fail(file, "tokenizer.ggml.tokens", "too many tokens");
   const size_t n_vocab = tokens.strings.size();
   vocab.tokens.assign(tokens.strings.begin(), tokens.strings.end());
+  vocab.index.build(vocab.tokens);
 
   vocab.types.assign(n_vocab, TokenType::normal);
   if (file.find("tokenizer.ggml.token_type") != nullptr) {

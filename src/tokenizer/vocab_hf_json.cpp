@@ -2,7 +2,6 @@
 // pre-tokenizer, as LLaMA-3 and GPT-2 have).
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unordered_map>
 
 #include "bitnet/error.hpp"
 #include "tokenizer/vocab.hpp"
@@ -123,16 +122,14 @@ Vocab load_vocab_hf_json(std::string_view json_text, const std::string& name) {
       }
     }
 
-    std::unordered_map<std::string_view, TokenId> ids;
-    ids.reserve(n_vocab * 2);
-    for (size_t i = 0; i < n_vocab; ++i) ids.emplace(vocab.tokens[i], static_cast<TokenId>(i));
+    vocab.index.build(vocab.tokens);
     const auto id_of = [&](std::string_view text, size_t rank) {
-      const auto it = ids.find(text);
-      if (it == ids.end()) {
+      const TokenId id = vocab.index.find(text, vocab.tokens);
+      if (id == kNoToken) {
         fail(name, "merge " + std::to_string(rank) + " names '" + std::string(text) +
                        "', which is not in the vocabulary");
       }
-      return it->second;
+      return id;
     };
     const auto& merges = model.at("merges");
     vocab.merges.reserve(merges.size());
