@@ -1,7 +1,9 @@
 // bitnet-cxx C++ API: load a BitNet b1.58 model, generate text from it.
 //
 //   auto model = bitnet::Model::load("model.gguf");
-//   bitnet::Engine engine(model, {.n_ctx = 2048, .n_threads = 4});
+//   bitnet::EngineConfig config;
+//   config.n_threads = 4;
+//   bitnet::Engine engine(model, config);
 //   auto result = engine.generate_stream("Hello", bitnet::GenerationConfig::greedy(),
 //                                        [](std::string_view piece) {
 //                                          std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -69,6 +71,7 @@ struct ModelInfo {
   int64_t tensor_bytes = 0;  // bytes of all tensor data
   std::string quantization;  // type of the BitLinear weights: "I2_S", "TQ2_0", "TQ1_0", ...
   double bits_per_weight = 0;  // 8 * tensor_bytes / n_params (all tensors, like llama.cpp's BPW)
+  double ternary_bits_per_weight = 0;  // the same over the BitLinear (quantization-typed) tensors
 };
 
 // The hyper-parameters the model was built with.

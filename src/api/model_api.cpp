@@ -20,10 +20,17 @@ ModelInfo make_info(const bitnet::Model& model) {
   info.arch = c.arch_name;
   info.path = file.path();
   info.file_bytes = static_cast<int64_t>(file.file_size());
+  int64_t ternary_params = 0, ternary_bytes = 0;
   for (const auto& t : file.tensors()) {
     info.n_params += t.n_elements;
     info.tensor_bytes += t.nbytes;
+    if (t.type == c.weight_type) {
+      ternary_params += t.n_elements;
+      ternary_bytes += t.nbytes;
+    }
   }
+  if (ternary_params > 0)
+    info.ternary_bits_per_weight = 8.0 * static_cast<double>(ternary_bytes) / ternary_params;
   info.quantization = std::string(to_string(c.weight_type));
   if (info.n_params > 0)
     info.bits_per_weight = 8.0 * static_cast<double>(info.tensor_bytes) / info.n_params;

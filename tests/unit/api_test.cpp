@@ -48,6 +48,9 @@ TEST(ApiModel, InfoAndConfig) {
   EXPECT_GT(info.n_params, 128256 * 128);  // at least the embedding
   EXPECT_GT(info.bits_per_weight, 1.0);
   EXPECT_LT(info.bits_per_weight, 16.0);
+  // I2_S: 2 bits per weight plus one 32-byte scale block per tensor.
+  EXPECT_GT(info.ternary_bits_per_weight, 2.0);
+  EXPECT_LT(info.ternary_bits_per_weight, 2.01);
   const auto& c = tiny().config();
   EXPECT_EQ(c.n_embd, 128);
   EXPECT_EQ(c.n_layer, 4);
