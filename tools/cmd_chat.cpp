@@ -84,7 +84,16 @@ void run_chat(GenerationCliOptions& opt) {
       continue;
     }
     clear_interrupt();
-    const auto result = chat.send(line, config, write_piece);
+    GenerationResult result;
+    try {
+      result = chat.send(line, config, write_piece);
+    } catch (const Error& e) {
+      // The conversation is unchanged (the message was not added): the user can /reset or go on.
+      std::fprintf(stderr, "\nerror (%s): %s%s\n", to_string(e.category()), e.what(),
+                   e.category() == ErrorCategory::capacity ? " (/reset starts over)" : "");
+      clear_interrupt();
+      continue;
+    }
     if (result.finish_reason == FinishReason::cancelled) std::fputs(" (stopped)", stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
