@@ -59,8 +59,9 @@ void run_chat(GenerationCliOptions& opt) {
   Engine engine(model, engine_config(opt));
   Chat chat(engine, opt.system, opt.chat_template);
   install_interrupt_handler();
-  std::fprintf(stderr, "chat ready: /reset forgets the conversation, Ctrl-C stops an answer, "
-                       "Ctrl-D exits\n");
+  std::fprintf(stderr,
+               "chat ready: /reset forgets the conversation, Ctrl-C stops an answer, "
+               "Ctrl-D exits\n");
 
   std::string line;
   int turn = 0;

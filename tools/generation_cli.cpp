@@ -1,18 +1,21 @@
 #include "generation_cli.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <unistd.h>
 
 namespace bitnet::tools {
 namespace {
 
 std::atomic<bool> g_interrupted{false};  // set by the SIGINT handler only
 
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+}
 
 bool given(const GenerationCliOptions& opt, const char* name) {
   return opt.app != nullptr && opt.app->count(name) > 0;
@@ -107,7 +110,8 @@ Model load_model(const GenerationCliOptions& opt, double* load_ms) {
   config.use_mmap = !opt.no_mmap;
   if (isatty(STDERR_FILENO)) config.progress = draw_progress;
   auto model = Model::load(opt.model, config);
-  *load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  *load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (opt.verbose) {
     const auto& info = model.info();
     std::fprintf(stderr, "model: %s (%s), %.2f M params, %.2f MiB, %s, %.2f bits/weight\n",
@@ -155,7 +159,11 @@ void install_interrupt_handler() {
   sigaction(SIGINT, &action, nullptr);
 }
 
-bool interrupted() { return g_interrupted.load(); }
-void clear_interrupt() { g_interrupted.store(false); }
+bool interrupted() {
+  return g_interrupted.load();
+}
+void clear_interrupt() {
+  g_interrupted.store(false);
+}
 
 }  // namespace bitnet::tools

@@ -1,5 +1,5 @@
-// What `bitnet run` and `bitnet chat` share: model/engine/sampling flags with llama.cpp's names, the
-// load progress bar and the llama-cli-style timing report.
+// What `bitnet run` and `bitnet chat` share: model/engine/sampling flags with llama.cpp's names,
+// the load progress bar and the llama-cli-style timing report.
 #pragma once
 
 #include <string>

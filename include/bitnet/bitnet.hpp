@@ -63,13 +63,13 @@ struct LoadConfig {
 
 // What a model is, as `bitnet inspect` reports it.
 struct ModelInfo {
-  std::string name;          // general.name (may be empty)
-  std::string arch;          // general.architecture: "bitnet-b1.58" or "bitnet"
+  std::string name;  // general.name (may be empty)
+  std::string arch;  // general.architecture: "bitnet-b1.58" or "bitnet"
   std::string path;
-  int64_t n_params = 0;      // elements of all tensors
-  int64_t file_bytes = 0;    // size of the GGUF file
-  int64_t tensor_bytes = 0;  // bytes of all tensor data
-  std::string quantization;  // type of the BitLinear weights: "I2_S", "TQ2_0", "TQ1_0", ...
+  int64_t n_params = 0;        // elements of all tensors
+  int64_t file_bytes = 0;      // size of the GGUF file
+  int64_t tensor_bytes = 0;    // bytes of all tensor data
+  std::string quantization;    // type of the BitLinear weights: "I2_S", "TQ2_0", "TQ1_0", ...
   double bits_per_weight = 0;  // 8 * tensor_bytes / n_params (all tensors, like llama.cpp's BPW)
   double ternary_bits_per_weight = 0;  // the same over the BitLinear (quantization-typed) tensors
 };
@@ -234,8 +234,7 @@ class Chat {
  public:
   // template_name: "auto" (the model's tokenizer.chat_template) or "llama3", "bitnet", "llama2",
   // "raw". Throws Error(config) when "auto" finds no known template.
-  explicit Chat(Engine& engine, std::string system_prompt = {},
-                std::string template_name = "auto");
+  explicit Chat(Engine& engine, std::string system_prompt = {}, std::string template_name = "auto");
 
   GenerationResult send(std::string_view user_message, const GenerationConfig& config = {},
                         const TextCallback& on_text = {});

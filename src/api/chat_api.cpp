@@ -37,8 +37,8 @@ std::string Chat::new_turn_text(std::string_view rendered) const {
   const auto& reply = messages_[messages_.size() - 2];
   if (reply.role != "assistant") return {};
   std::vector<ChatMessage> history(messages_.begin(), messages_.end() - 1);
-  const auto closed = tokenizer::apply_chat_template(tok, template_name_,
-                                                     to_template_messages(history), false);
+  const auto closed =
+      tokenizer::apply_chat_template(tok, template_name_, to_template_messages(history), false);
   // Where the reply's text ends in the closed rendering (templates trim it).
   std::string_view content = reply.content;
   while (!content.empty() && std::isspace(static_cast<unsigned char>(content.back())))
@@ -58,8 +58,8 @@ GenerationResult Chat::send(std::string_view user_message, const GenerationConfi
   const auto& tok = engine.model_impl().tokenizer;
 
   messages_.push_back({"user", std::string(user_message)});
-  const auto rendered = tokenizer::apply_chat_template(tok, template_name_,
-                                                       to_template_messages(messages_), true);
+  const auto rendered =
+      tokenizer::apply_chat_template(tok, template_name_, to_template_messages(messages_), true);
   std::vector<TokenId> prompt;
   const std::string delta = new_turn_text(rendered);
   if (!delta.empty()) {

@@ -10,20 +10,18 @@ namespace {
 
 ContextOptions context_options(const Model::Impl& model, const EngineConfig& config) {
   if (config.n_ctx < 0)
-    throw Error(ErrorCategory::config,
-                "EngineConfig.n_ctx must be >= 0 (0 = the model's), got " +
-                    std::to_string(config.n_ctx));
+    throw Error(ErrorCategory::config, "EngineConfig.n_ctx must be >= 0 (0 = the model's), got " +
+                                           std::to_string(config.n_ctx));
   if (config.n_threads < 0)
-    throw Error(ErrorCategory::config,
-                "EngineConfig.n_threads must be >= 0 (0 = all), got " +
-                    std::to_string(config.n_threads));
+    throw Error(ErrorCategory::config, "EngineConfig.n_threads must be >= 0 (0 = all), got " +
+                                           std::to_string(config.n_threads));
   if (config.device != Device::cpu())
     throw Error(ErrorCategory::device,
                 "device " + config.device.name() + " is not available (this build runs on: cpu)");
   ContextOptions o;
-  o.n_ctx = config.n_ctx > 0 ? config.n_ctx
-                             : static_cast<int32_t>(std::max<int64_t>(
-                                   1, model.model->config().n_ctx_train));
+  o.n_ctx = config.n_ctx > 0
+                ? config.n_ctx
+                : static_cast<int32_t>(std::max<int64_t>(1, model.model->config().n_ctx_train));
   o.n_threads = config.n_threads > 0
                     ? config.n_threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -89,8 +87,7 @@ void TokenStream::State::close() {
 
 Engine::Engine(const Model& model, const EngineConfig& config)
     : impl_(std::make_unique<Impl>(model, config)) {
-  impl_->ctx = std::make_unique<Context>(model.impl_->model,
-                                         context_options(*model.impl_, config));
+  impl_->ctx = std::make_unique<Context>(model.impl_->model, context_options(*model.impl_, config));
 }
 
 Engine::~Engine() = default;
@@ -141,13 +138,16 @@ EngineStats Engine::stats() const {
   s.backend = "cpu (" + std::to_string(s.n_threads) +
               (s.n_threads == 1 ? " thread, " : " threads, ") +
               (ctx.options().kv_type == KvType::F16 ? "F16" : "F32") + " KV cache, " +
-              (ctx.options().numerics == Numerics::Reference ? "reference" : "fast") +
-              " numerics)";
+              (ctx.options().numerics == Numerics::Reference ? "reference" : "fast") + " numerics)";
   return s;
 }
 
-const PerformanceMetrics& Engine::last_metrics() const { return impl_->last_metrics; }
-const Model& Engine::model() const { return impl_->model; }
+const PerformanceMetrics& Engine::last_metrics() const {
+  return impl_->last_metrics;
+}
+const Model& Engine::model() const {
+  return impl_->model;
+}
 
 // ---- TokenStream
 
@@ -180,7 +180,9 @@ void TokenStream::cancel() {
   if (state_) state_->close();
 }
 
-bool TokenStream::finished() const { return !state_ || state_->generator->finished(); }
+bool TokenStream::finished() const {
+  return !state_ || state_->generator->finished();
+}
 
 GenerationResult TokenStream::result() const {
   GenerationResult r;

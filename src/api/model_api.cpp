@@ -1,10 +1,11 @@
 // bitnet::Model (public handle), Device and available_devices().
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include "api/api_impl.hpp"
 #include "quant/tensor_type.hpp"
@@ -74,8 +75,8 @@ void prefault(const bitnet::Model& model, const std::function<void(float)>& prog
 void check_device(const Device& device) {
   const auto devices = available_devices();
   if (std::find(devices.begin(), devices.end(), device) == devices.end()) {
-    throw Error(ErrorCategory::device, "device " + device.name() +
-                                           " is not available (this build runs on: cpu)");
+    throw Error(ErrorCategory::device,
+                "device " + device.name() + " is not available (this build runs on: cpu)");
   }
 }
 
@@ -99,7 +100,9 @@ std::string Device::name() const {
   return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
 }
 
-std::vector<Device> available_devices() { return {Device::cpu()}; }
+std::vector<Device> available_devices() {
+  return {Device::cpu()};
+}
 
 Model Model::load(const std::string& path, const LoadConfig& config) {
   check_device(config.device);
@@ -119,8 +122,12 @@ Model Model::load(const std::string& path, const LoadConfig& config) {
   return Model(std::move(impl));
 }
 
-const ModelInfo& Model::info() const { return impl_->info; }
-const ModelParams& Model::config() const { return impl_->params; }
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
+const ModelParams& Model::config() const {
+  return impl_->params;
+}
 
 std::vector<TokenId> Model::tokenize(std::string_view text, bool parse_special) const {
   return impl_->tokenizer.encode(text, impl_->tokenizer.add_bos_default(), parse_special);

@@ -71,7 +71,8 @@ GenerationConfig GenerationConfig::creative() {
 
 void GenerationConfig::validate() const {
   if (max_new_tokens < -1)
-    bad_field("max_new_tokens", "must be >= 0 (or -1 for no limit)", std::to_string(max_new_tokens));
+    bad_field("max_new_tokens", "must be >= 0 (or -1 for no limit)",
+              std::to_string(max_new_tokens));
   if (!std::isfinite(temperature) || temperature < 0.0f)
     bad_field("temperature", "must be a finite number >= 0", str(temperature));
   if (top_k < 0) bad_field("top_k", "must be >= 0 (0 = off)", std::to_string(top_k));

@@ -1,9 +1,9 @@
 #include "generate/generator.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <string>
-
-#include <sys/resource.h>
 
 #include "bitnet/error.hpp"
 
@@ -35,10 +35,10 @@ Generator::Generator(Context& ctx, const tokenizer::Tokenizer& tokenizer,
       started_(started) {
   if (prompt.empty()) throw Error(ErrorCategory::config, "generate: the prompt has no tokens");
   if (static_cast<int64_t>(prompt.size()) > ctx_.n_ctx()) {
-    throw Error(ErrorCategory::capacity,
-                "generate: the prompt has " + std::to_string(prompt.size()) +
-                    " tokens but the context holds " + std::to_string(ctx_.n_ctx()) +
-                    " (raise n_ctx, -c)");
+    throw Error(ErrorCategory::capacity, "generate: the prompt has " +
+                                             std::to_string(prompt.size()) +
+                                             " tokens but the context holds " +
+                                             std::to_string(ctx_.n_ctx()) + " (raise n_ctx, -c)");
   }
   const bool has_bos = tokenizer_.special_ids().bos != tokenizer::kNoToken &&
                        prompt.front() == tokenizer_.special_ids().bos;

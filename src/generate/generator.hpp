@@ -1,7 +1,7 @@
 // One generation over a Context: evaluates the prompt (reusing the longest prefix already in the KV
-// cache), then samples, decodes and evaluates one token at a time. Text comes out in pieces that are
-// valid UTF-8, with stop sequences held back and removed. Used by the C++ API (Engine), the CLI and
-// the tests; it knows nothing about chat templates.
+// cache), then samples, decodes and evaluates one token at a time. Text comes out in pieces that
+// are valid UTF-8, with stop sequences held back and removed. Used by the C++ API (Engine), the CLI
+// and the tests; it knows nothing about chat templates.
 #pragma once
 
 #include <chrono>
@@ -60,8 +60,9 @@ class Generator {
   tokenizer::StreamDecoder decoder_;
   StopMatcher stop_;
   Clock::time_point started_;
-  size_t n_keep_ = 0;         // tokens a context shift keeps at the start
-  std::vector<TokenId> generated_;  // every sampled token, in order (a shift may drop some from tokens_)
+  size_t n_keep_ = 0;  // tokens a context shift keeps at the start
+  std::vector<TokenId>
+      generated_;  // every sampled token, in order (a shift may drop some from tokens_)
   bool finished_ = false;
   FinishReason reason_ = FinishReason::length;
   PerformanceMetrics metrics_;

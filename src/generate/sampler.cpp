@@ -38,8 +38,7 @@ TokenId Sampler::sample(std::span<const float> logits, std::span<const TokenId> 
   if (config_.temperature == 0.0f && !penalize) return argmax(logits);
 
   candidates_.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i)
-    candidates_[i] = {logits[i], static_cast<TokenId>(i)};
+  for (size_t i = 0; i < logits.size(); ++i) candidates_[i] = {logits[i], static_cast<TokenId>(i)};
   if (penalize) apply_repeat_penalty(history);
 
   if (config_.temperature == 0.0f) {
@@ -59,7 +58,8 @@ TokenId Sampler::sample(std::span<const float> logits, std::span<const TokenId> 
 // per distinct token of the window. Candidates are still in id order here.
 void Sampler::apply_repeat_penalty(std::span<const TokenId> history) {
   size_t window = history.size();
-  if (config_.repeat_last_n > 0) window = std::min(window, static_cast<size_t>(config_.repeat_last_n));
+  if (config_.repeat_last_n > 0)
+    window = std::min(window, static_cast<size_t>(config_.repeat_last_n));
   penalized_.assign(history.end() - static_cast<std::ptrdiff_t>(window), history.end());
   std::sort(penalized_.begin(), penalized_.end());
   penalized_.erase(std::unique(penalized_.begin(), penalized_.end()), penalized_.end());

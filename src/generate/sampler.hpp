@@ -47,7 +47,7 @@ class Sampler {
   std::mt19937 rng_;
   std::vector<Candidate> candidates_;  // the surviving tokens of this step
   std::vector<TokenId> penalized_;     // distinct tokens of the penalty window
-  std::vector<double> weights_;    // unnormalized probabilities of the draw
+  std::vector<double> weights_;        // unnormalized probabilities of the draw
 };
 
 }  // namespace bitnet::generate

@@ -12,7 +12,8 @@
 namespace {
 
 const bitnet::Model& tiny() {
-  static const bitnet::Model model = bitnet::Model::load(bitnet::test::fixture("tiny-b158-i2s.gguf"));
+  static const bitnet::Model model =
+      bitnet::Model::load(bitnet::test::fixture("tiny-b158-i2s.gguf"));
   return model;
 }
 
@@ -78,7 +79,8 @@ TEST(ApiModel, LoadErrorsHaveCategories) {
             bitnet::ErrorCategory::io);
   bitnet::LoadConfig on_gpu;
   on_gpu.device = bitnet::Device::cuda(0);
-  EXPECT_EQ(category_of([&] { bitnet::Model::load(bitnet::test::fixture("tiny-b158-i2s.gguf"), on_gpu); }),
+  EXPECT_EQ(category_of(
+                [&] { bitnet::Model::load(bitnet::test::fixture("tiny-b158-i2s.gguf"), on_gpu); }),
             bitnet::ErrorCategory::device);
 }
 
@@ -107,12 +109,12 @@ TEST(ApiEngine, GenerateStreamEqualsGenerate) {
   engine.clear_cache();
   std::string streamed;
   int calls = 0;
-  const auto result = engine.generate_stream("The quick brown fox", greedy(8),
-                                             [&](std::string_view piece) {
-                                               streamed += piece;
-                                               ++calls;
-                                               return true;
-                                             });
+  const auto result =
+      engine.generate_stream("The quick brown fox", greedy(8), [&](std::string_view piece) {
+        streamed += piece;
+        ++calls;
+        return true;
+      });
   EXPECT_EQ(result.text, plain.text);
   EXPECT_EQ(streamed, plain.text);
   EXPECT_GT(calls, 1);
@@ -124,11 +126,11 @@ TEST(ApiEngine, CallbackCancels) {
   bitnet::Engine engine(tiny(), small_engine());
   std::string streamed;
   int calls = 0;
-  const auto result = engine.generate_stream("The quick brown fox", greedy(16),
-                                             [&](std::string_view piece) {
-                                               streamed += piece;
-                                               return ++calls < 2;
-                                             });
+  const auto result =
+      engine.generate_stream("The quick brown fox", greedy(16), [&](std::string_view piece) {
+        streamed += piece;
+        return ++calls < 2;
+      });
   EXPECT_EQ(result.finish_reason, bitnet::FinishReason::cancelled);
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(result.text, streamed);

@@ -1,5 +1,6 @@
-// Generator on the tiny I2_S fixture model: greedy against arg-max stepping of the logits API, top-k
-// 1, stop sequences across tokens, EOS/EOT, context-full policies, prompt-cache reuse, streaming.
+// Generator on the tiny I2_S fixture model: greedy against arg-max stepping of the logits API,
+// top-k 1, stop sequences across tokens, EOS/EOT, context-full policies, prompt-cache reuse,
+// streaming.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -162,8 +163,8 @@ TEST(GenerateModel, StopSequenceSplitAcrossTwoTokensStopsAndIsNotEmitted) {
     const auto& a = tiny().tokenizer.token_to_piece(full.tokens[i]);
     const auto& b = tiny().tokenizer.token_to_piece(full.tokens[i + 1]);
     spelled += a;
-    if (i >= 1 && a.size() >= 2 && b.size() >= 2 && (a.back() & 0x80) == 0 &&
-        (b[1] & 0x80) == 0 && (b[0] & 0x80) == 0) {
+    if (i >= 1 && a.size() >= 2 && b.size() >= 2 && (a.back() & 0x80) == 0 && (b[1] & 0x80) == 0 &&
+        (b[0] & 0x80) == 0) {
       stop = a.substr(a.size() - 1) + b.substr(0, 2);
       boundary = spelled.size();
     }
@@ -233,7 +234,8 @@ TEST(GenerateModel, ContextFullStopsWithErrorPolicy) {
   const auto run = generate_fresh(prompt, greedy(50), n_ctx);
   EXPECT_EQ(run.reason, FinishReason::context_full);
   // Every position holds an evaluated token, plus one sampled token that found no room.
-  EXPECT_EQ(static_cast<int32_t>(run.tokens.size()), n_ctx - static_cast<int32_t>(prompt.size()) + 1);
+  EXPECT_EQ(static_cast<int32_t>(run.tokens.size()),
+            n_ctx - static_cast<int32_t>(prompt.size()) + 1);
   EXPECT_EQ(run.tokens, argmax_stepping(prompt, static_cast<int>(run.tokens.size())));
 
   const std::vector<TokenId> too_long(11, prompt[1]);
@@ -266,8 +268,8 @@ TEST(GenerateModel, ContextShiftKeepsTheStartDropsHalfAndContinues) {
   int shifts = 0;
   while (expected.size() < 20) {
     const auto logits = ctx.last_logits();
-    const auto best = static_cast<TokenId>(
-        std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const auto best =
+        static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     expected.push_back(best);
     tokens.push_back(best);
     if (expected.size() == 20) break;

@@ -158,8 +158,7 @@ TEST(GenerateSampler, MinPDropsTokensBelowAFractionOfTheBest) {
 
 TEST(GenerateSampler, TopPThenMinPAsLlamaCpp) {
   // p = 0.4, 0.3, 0.2, 0.1: top-p 0.85 keeps three, min-p 0.6 then keeps p >= 0.24: two.
-  const std::vector<float> logits{std::log(0.4f), std::log(0.3f), std::log(0.2f),
-                                  std::log(0.1f)};
+  const std::vector<float> logits{std::log(0.4f), std::log(0.3f), std::log(0.2f), std::log(0.1f)};
   auto config = sampling(1.0f);
   config.top_p = 0.85f;
   config.min_p = 0.6f;
