@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -215,7 +216,9 @@ TEST(GenerateModel, EosAndEotEndGeneration) {
   const std::vector<TokenId> before(full.tokens.begin(),
                                     full.tokens.begin() + static_cast<std::ptrdiff_t>(cut));
   for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
-    const auto variant = load(model_with_end_token(key, full.tokens[cut]));
+    const auto path = model_with_end_token(key, full.tokens[cut]);
+    const auto variant = load(path);
+    std::filesystem::remove(path);  // the mapping stays valid; don't leave 41 MB in /tmp
     ASSERT_TRUE(variant->tokenizer.is_eog(full.tokens[cut])) << key;
     const auto run = generate_fresh(prompt, greedy(16), 256, *variant);
     EXPECT_EQ(run.reason, FinishReason::eos) << key;
