@@ -15,5 +15,7 @@ void register_eval(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_crossval(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_run(CLI::App& app);
+void register_chat(CLI::App& app);
 
 }  // namespace bitnet::tools

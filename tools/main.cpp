@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   bitnet::tools::register_tokenize(app);
   bitnet::tools::register_crossval(app);
   bitnet::tools::register_bench(app);
+  bitnet::tools::register_run(app);
+  bitnet::tools::register_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

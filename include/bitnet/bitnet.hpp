@@ -1,0 +1,274 @@
+// bitnet-cxx C++ API: load a BitNet b1.58 model, generate text from it.
+//
+//   auto model = bitnet::Model::load("model.gguf");
+//   bitnet::EngineConfig config;
+//   config.n_threads = 4;
+//   bitnet::Engine engine(model, config);
+//   auto result = engine.generate_stream("Hello", bitnet::GenerationConfig::greedy(),
+//                                        [](std::string_view piece) {
+//                                          std::fwrite(piece.data(), 1, piece.size(), stdout);
+//                                          return true;  // false cancels
+//                                        });
+//
+// A Model is an immutable, cheaply copyable handle: copies share one set of weights, so several
+// Engines (each with its own KV cache and threads) can serve the same model. An Engine runs one
+// generation at a time. Every failure throws bitnet::Error with a category (error.hpp).
+// This header includes only the standard library and the other bitnet/ headers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bitnet/error.hpp"
+#include "bitnet/generation.hpp"
+
+// The API lives in bitnet::api and is brought into bitnet, so users write bitnet::Model. The
+// library's own sources define BITNET_API_NO_NAMESPACE_ALIASES because its internal model class is
+// also called bitnet::Model.
+namespace bitnet::api {
+
+using TokenId = int32_t;
+
+// Where computation runs. Only the CPU exists today; "cuda:N" is parsed so that configurations can
+// name it, and asking for it throws Error(device).
+struct Device {
+  enum class Kind { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  static Device cpu() { return {}; }
+  static Device cuda(int index) { return {Kind::cuda, index}; }
+  // "cpu", "cuda" (= cuda:0) or "cuda:N"; throws Error(device) otherwise.
+  static Device parse(std::string_view text);
+  std::string name() const;  // "cpu", "cuda:0"
+  bool operator==(const Device&) const = default;
+};
+
+// The devices this build and machine can use; the CPU is always first.
+std::vector<Device> available_devices();
+
+struct LoadConfig {
+  // true: weights are paged in from the mapped file on first use. false: every page is read at
+  // load time, so the first generation does not wait on the disk.
+  bool use_mmap = true;
+  std::function<void(float fraction)> progress;  // called with values rising to 1; may be empty
+  Device device;                                 // where the weights go (cpu only for now)
+};
+
+// What a model is, as `bitnet inspect` reports it.
+struct ModelInfo {
+  std::string name;  // general.name (may be empty)
+  std::string arch;  // general.architecture: "bitnet-b1.58" or "bitnet"
+  std::string path;
+  int64_t n_params = 0;        // elements of all tensors
+  int64_t file_bytes = 0;      // size of the GGUF file
+  int64_t tensor_bytes = 0;    // bytes of all tensor data
+  std::string quantization;    // type of the BitLinear weights: "I2_S", "TQ2_0", "TQ1_0", ...
+  double bits_per_weight = 0;  // 8 * tensor_bytes / n_params (all tensors, like llama.cpp's BPW)
+  double ternary_bits_per_weight = 0;  // the same over the BitLinear (quantization-typed) tensors
+};
+
+// The hyper-parameters the model was built with.
+struct ModelParams {
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+  int64_t n_ff = 0;
+  int64_t n_ctx_train = 0;
+  float rope_freq_base = 0;
+  float rms_eps = 0;
+  std::string ffn_activation;  // "relu2" or "silu"
+  bool tied_output = true;     // the output head reuses the token embedding
+};
+
+class Engine;
+
+class Model {
+ public:
+  // Maps and checks a GGUF model and its tokenizer. Throws Error (io, model, tokenizer, device)
+  // naming the file and the offending key or tensor.
+  static Model load(const std::string& path, const LoadConfig& config = {});
+
+  const ModelInfo& info() const;
+  const ModelParams& config() const;
+
+  // The model's tokenizer. add_bos follows the model's metadata when not given.
+  std::vector<TokenId> tokenize(std::string_view text, bool parse_special = true) const;
+  std::vector<TokenId> tokenize(std::string_view text, bool add_bos, bool parse_special) const;
+  std::string detokenize(std::span<const TokenId> tokens, bool skip_special = false) const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+  friend class Engine;
+};
+
+struct EngineConfig {
+  int32_t n_ctx = 4096;  // KV cache length in tokens; 0 = the model's training context
+  int n_threads = 0;     // 0 = every hardware thread
+  Device device;
+  bool kv_f16 = true;  // F16 KV cache like the references; false = F32
+  // true: mirror the reference implementation's float details (logits match it); false: the same
+  // math without its batch-size-dependent roundings.
+  bool reference_numerics = true;
+};
+
+struct EngineStats {
+  int32_t n_ctx = 0;
+  int32_t kv_tokens = 0;  // positions in the KV cache
+  double kv_usage = 0;    // kv_tokens / n_ctx
+  int64_t kv_bytes = 0;   // memory of the KV cache
+  int n_threads = 0;
+  Device device;
+  std::string backend;  // e.g. "cpu (1 thread, F16 KV cache)"
+};
+
+struct GenerationResult {
+  std::string text;             // the text streamed (stop sequence removed)
+  std::vector<TokenId> tokens;  // the generated tokens (an ending EOS is not included)
+  FinishReason finish_reason = FinishReason::length;
+  PerformanceMetrics metrics;
+  uint32_t seed = 0;  // the seed actually used
+};
+
+// Receives each piece of text as soon as it is complete UTF-8; return false to cancel.
+using TextCallback = std::function<bool(std::string_view piece)>;
+
+// Iterator-style generation: `for (const std::string& piece : engine.stream(prompt, cfg))`.
+// Stopping the loop early and destroying the stream cancels the generation. The Engine must
+// outlive the stream and runs nothing else meanwhile.
+class TokenStream {
+ public:
+  class iterator {
+   public:
+    using value_type = std::string;
+    using difference_type = std::ptrdiff_t;
+    const std::string& operator*() const { return stream_->piece_; }
+    const std::string* operator->() const { return &stream_->piece_; }
+    iterator& operator++() {
+      if (!stream_->next()) stream_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const { return stream_ == nullptr; }
+
+   private:
+    friend class TokenStream;
+    explicit iterator(TokenStream* stream) : stream_(stream) {}
+    TokenStream* stream_;
+  };
+
+  TokenStream(TokenStream&&) noexcept;
+  TokenStream& operator=(TokenStream&&) noexcept;
+  ~TokenStream();
+
+  iterator begin();
+  std::default_sentinel_t end() const { return {}; }
+  // The next piece into piece(); false when the generation is over.
+  bool next();
+  const std::string& piece() const { return piece_; }
+  void cancel();
+  bool finished() const;
+  // Valid once finished (FinishReason::cancelled after cancel() or an early destruction).
+  GenerationResult result() const;
+
+  struct State;
+
+ private:
+  friend class Engine;
+  explicit TokenStream(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+  std::string piece_;
+  bool started_ = false;
+};
+
+class Engine {
+ public:
+  // Throws Error(config) for a bad config, Error(device) for a device that is not available.
+  explicit Engine(const Model& model, const EngineConfig& config = {});
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  // Generates a continuation of `prompt`, tokenized as llama-cli does (BOS per the model's
+  // metadata, special tokens like <|eot_id|> parsed). The KV cache keeps its longest prefix in
+  // common with the prompt, so repeated prompts and growing conversations are not re-processed.
+  GenerationResult generate(std::string_view prompt, const GenerationConfig& config = {});
+  GenerationResult generate_stream(std::string_view prompt, const GenerationConfig& config,
+                                   const TextCallback& on_text);
+  GenerationResult generate_tokens(std::span<const TokenId> prompt, const GenerationConfig& config,
+                                   const TextCallback& on_text = {});
+  TokenStream stream(std::string_view prompt, const GenerationConfig& config = {});
+
+  void clear_cache();
+  EngineStats stats() const;
+  const PerformanceMetrics& last_metrics() const;  // of the last finished generation
+  const Model& model() const;
+
+  struct Impl;
+
+ private:
+  friend class Chat;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
+// A multi-turn conversation with the model's chat template. Each turn appends only the new
+// messages' tokens: earlier turns stay in the engine's KV cache and are not processed again.
+class Chat {
+ public:
+  // template_name: "auto" (the model's tokenizer.chat_template) or "llama3", "bitnet", "llama2",
+  // "raw". Throws Error(config) when "auto" finds no known template.
+  explicit Chat(Engine& engine, std::string system_prompt = {}, std::string template_name = "auto");
+
+  GenerationResult send(std::string_view user_message, const GenerationConfig& config = {},
+                        const TextCallback& on_text = {});
+  void reset();  // forget the conversation (the system prompt stays)
+  const std::vector<ChatMessage>& messages() const { return messages_; }
+  const std::string& template_name() const { return template_name_; }
+
+ private:
+  Engine* engine_;
+  std::string template_name_;
+  std::vector<ChatMessage> messages_;
+  std::string new_turn_text(std::string_view rendered) const;
+
+  std::string prompt_text_;      // the last turn's rendered prompt
+  std::vector<TokenId> tokens_;  // the conversation's tokens (prompts and replies)
+};
+
+}  // namespace bitnet::api
+
+#ifndef BITNET_API_NO_NAMESPACE_ALIASES
+namespace bitnet {
+using api::available_devices;
+using api::Chat;
+using api::ChatMessage;
+using api::Device;
+using api::Engine;
+using api::EngineConfig;
+using api::EngineStats;
+using api::GenerationResult;
+using api::LoadConfig;
+using api::Model;
+using api::ModelInfo;
+using api::ModelParams;
+using api::TextCallback;
+using api::TokenStream;
+}  // namespace bitnet
+#endif

@@ -1,0 +1,145 @@
+// bitnet::Model (public handle), Device and available_devices().
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+#include "api/api_impl.hpp"
+#include "quant/tensor_type.hpp"
+
+namespace bitnet::api {
+namespace {
+
+ModelInfo make_info(const bitnet::Model& model) {
+  const auto& file = model.file();
+  const auto& c = model.config();
+  ModelInfo info;
+  info.name = c.name;
+  info.arch = c.arch_name;
+  info.path = file.path();
+  info.file_bytes = static_cast<int64_t>(file.file_size());
+  int64_t ternary_params = 0, ternary_bytes = 0;
+  for (const auto& t : file.tensors()) {
+    info.n_params += t.n_elements;
+    info.tensor_bytes += t.nbytes;
+    if (t.type == c.weight_type) {
+      ternary_params += t.n_elements;
+      ternary_bytes += t.nbytes;
+    }
+  }
+  if (ternary_params > 0)
+    info.ternary_bits_per_weight = 8.0 * static_cast<double>(ternary_bytes) / ternary_params;
+  info.quantization = std::string(to_string(c.weight_type));
+  if (info.n_params > 0)
+    info.bits_per_weight = 8.0 * static_cast<double>(info.tensor_bytes) / info.n_params;
+  return info;
+}
+
+ModelParams make_params(const ModelConfig& c) {
+  ModelParams p;
+  p.n_vocab = c.n_vocab;
+  p.n_embd = c.n_embd;
+  p.n_layer = c.n_layer;
+  p.n_head = c.n_head;
+  p.n_head_kv = c.n_head_kv;
+  p.head_dim = c.head_dim;
+  p.n_ff = c.n_ff;
+  p.n_ctx_train = c.n_ctx_train;
+  p.rope_freq_base = c.rope_freq_base;
+  p.rms_eps = c.rms_eps;
+  p.ffn_activation = std::string(to_string(c.ffn_activation));
+  p.tied_output = c.tied_output;
+  return p;
+}
+
+// Reads every page of the tensor data so that later accesses do not fault (use_mmap = false).
+void prefault(const bitnet::Model& model, const std::function<void(float)>& progress) {
+  const auto& tensors = model.file().tensors();
+  const long page = std::max(4096L, sysconf(_SC_PAGESIZE));
+  int64_t total = 0;
+  for (const auto& t : tensors) total += t.nbytes;
+  int64_t done = 0;
+  volatile unsigned char sink = 0;
+  for (const auto& t : tensors) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(t.data);
+    for (int64_t off = 0; off < t.nbytes; off += page) sink = sink ^ bytes[off];
+    done += t.nbytes;
+    if (progress && total > 0)
+      progress(0.5f + 0.5f * static_cast<float>(done) / static_cast<float>(total));
+  }
+}
+
+void check_device(const Device& device) {
+  const auto devices = available_devices();
+  if (std::find(devices.begin(), devices.end(), device) == devices.end()) {
+    throw Error(ErrorCategory::device,
+                "device " + device.name() + " is not available (this build runs on: cpu)");
+  }
+}
+
+}  // namespace
+
+Device Device::parse(std::string_view text) {
+  if (text == "cpu") return cpu();
+  if (text == "cuda" || text == "gpu") return cuda(0);
+  if (text.starts_with("cuda:")) {
+    const auto digits = text.substr(5);
+    int index = -1;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty() && index >= 0)
+      return cuda(index);
+  }
+  throw Error(ErrorCategory::device,
+              "unknown device '" + std::string(text) + "' (expected cpu, cuda or cuda:N)");
+}
+
+std::string Device::name() const {
+  return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+std::vector<Device> available_devices() {
+  return {Device::cpu()};
+}
+
+Model Model::load(const std::string& path, const LoadConfig& config) {
+  check_device(config.device);
+  LoadOptions options;
+  if (config.progress) {
+    const float scale = config.use_mmap ? 1.0f : 0.5f;
+    options.progress = [&config, scale](float f) { config.progress(f * scale); };
+  }
+  auto core = bitnet::Model::load(path, options);
+  auto tok = tokenizer::Tokenizer::from_gguf(core->file());
+  ModelInfo info = make_info(*core);
+  ModelParams params = make_params(core->config());
+  auto impl = std::make_shared<Impl>(
+      Impl{std::move(core), std::move(tok), std::move(info), std::move(params)});
+  if (!config.use_mmap) prefault(*impl->model, config.progress);
+  if (config.progress) config.progress(1.0f);
+  return Model(std::move(impl));
+}
+
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
+const ModelParams& Model::config() const {
+  return impl_->params;
+}
+
+std::vector<TokenId> Model::tokenize(std::string_view text, bool parse_special) const {
+  return impl_->tokenizer.encode(text, impl_->tokenizer.add_bos_default(), parse_special);
+}
+
+std::vector<TokenId> Model::tokenize(std::string_view text, bool add_bos,
+                                     bool parse_special) const {
+  return impl_->tokenizer.encode(text, add_bos, parse_special);
+}
+
+std::string Model::detokenize(std::span<const TokenId> tokens, bool skip_special) const {
+  return impl_->tokenizer.decode(tokens, skip_special);
+}
+
+}  // namespace bitnet::api
