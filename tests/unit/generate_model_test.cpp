@@ -194,8 +194,8 @@ std::string model_with_end_token(const char* key, TokenId id) {
   writer.add_u32(key, static_cast<uint32_t>(id));
   for (const auto& t : source.tensors()) {
     const std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
-    writer.add_tensor_lazy(t.name, t.type, ne, [&t](uint8_t* dst, int64_t n) {
-      std::memcpy(dst, t.data, static_cast<size_t>(n));
+    writer.add_tensor_lazy(t.name, t.type, ne, [&t](uint8_t* dst, int64_t offset, int64_t n) {
+      std::memcpy(dst, t.data + offset, static_cast<size_t>(n));
     });
   }
   const auto path = (test::scratch_dir() / (std::string(key) + ".gguf")).string();
