@@ -9,13 +9,14 @@ endfunction()
 
 # SIMD kernels live in files named *_avx2.cpp / *_avx512.cpp; only those files get the ISA flags,
 # and the dispatcher picks one at run time from CPUID, so one binary runs on any x86-64.
+# -ffp-contract=off: no fused multiply-adds the scalar oracle does not do (bit-identical outputs).
 function(bitnet_set_simd_flags sources)
   foreach(src IN LISTS sources)
     if(src MATCHES "_avx512\\.cpp$")
       set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
-        "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx2;-mfma;-mf16c;-mbmi2")
+        "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx2;-mfma;-mf16c;-mbmi2;-ffp-contract=off")
     elseif(src MATCHES "_avx2\\.cpp$")
-      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2;-ffp-contract=off")
     endif()
   endforeach()
 endfunction()

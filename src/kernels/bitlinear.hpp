@@ -5,9 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "quant/tensor_type.hpp"
+
+namespace bitnet {
+class MappedFile;
+}
 
 namespace bitnet::kernels {
 
@@ -29,6 +34,7 @@ struct QuantizedActs {
   std::vector<int8_t> q;      // [n_tokens][k]
   std::vector<float> scale;   // PerRowAbsmax: [n_tokens] (s); Q8K: [n_tokens][k/256] (d)
   std::vector<int32_t> qsum;  // PerRowAbsmax: [n_tokens] (sum of q over the row)
+  std::vector<int32_t> bsum;  // Q8K: [n_tokens][k/256] (sum of q over each block), as ggml's bsums
 
   const int8_t* row(int64_t t) const { return q.data() + t * k; }
 };
@@ -42,6 +48,14 @@ struct TernaryWeights {
   int64_t k = 0;                  // ne[0]
   int64_t n = 0;                  // ne[1]
   float tensor_scale = 1.0f;      // I2_S: the per-tensor float32 scale; unused otherwise
+  // Set by the loader when `data` lies in a MappedFile: prepare_for_kernels() then drops the pages it
+  // repacked (so memory does not double). Leave null for data in ordinary memory.
+  const MappedFile* source = nullptr;
+  // The compute layout prepare_for_kernels() may build (AVX-512, TQ2_0): per row the 64-byte code
+  // parts of the blocks back to back, and the block scales as float in tiles [n/16][k/256][16].
+  std::shared_ptr<const uint8_t[]> packed_storage;
+  const uint8_t* packed_codes = nullptr;
+  const float* packed_scales = nullptr;
 
   static TernaryWeights from_tensor(TensorType type, const void* data, int64_t k, int64_t n);
 };

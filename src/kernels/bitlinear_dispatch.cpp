@@ -1,22 +1,88 @@
-// Kernel selection for BitLinear. For now only the scalar oracle exists.
+// Kernel selection for BitLinear: the ISA chosen once per process (cpu_features.hpp), the work
+// split statically over OpenMP threads in whole row tiles. Every output element is computed by one
+// thread in a fixed order, so results do not depend on the thread count.
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
 
+#include "common/fp16.hpp"
+#include "common/mapped_file.hpp"
 #include "kernels/bitlinear.hpp"
+#include "kernels/ternary_kernels.hpp"
 
 namespace bitnet::kernels {
 
-void prepare_for_kernels(TernaryWeights& /*w*/) {}
+const KernelSet& kernel_set(Isa isa) {
+  static const KernelSet scalar{Isa::scalar, quantize_acts_ref, ternary_matmul_ref};
+  static const KernelSet avx2{Isa::avx2, quantize_acts_avx2, ternary_matmul_avx2};
+  static const KernelSet avx512{Isa::avx512, quantize_acts_avx512, ternary_matmul_avx512};
+  switch (isa) {
+    case Isa::avx2:
+      return avx2;
+    case Isa::avx512:
+      return avx512;
+    case Isa::scalar:
+      break;
+  }
+  return scalar;
+}
 
-void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y, QuantizedActs& scratch,
-               int n_threads) {
-  quantize_acts_ref(act_quant_for(w.type), x, n_tokens, w.k, scratch);
-  const int threads = std::max(1, n_threads);
-  const int64_t chunk = (w.n + threads - 1) / threads;
+// I2_S and TQ1_0 are decoded on the fly from the mapping. TQ2_0 is repacked for the AVX-512
+// kernels (aligned 64-byte code parts, float scales in 16-row tiles: no per-block scale gathers and
+// no loads across cache lines); the same bytes + 3%, and the file's pages are dropped afterwards.
+void prepare_for_kernels(TernaryWeights& w) {
+  if (w.type != TensorType::TQ2_0 || w.packed_codes || selected_isa() != Isa::avx512 ||
+      !simd_handles(w)) {
+    return;
+  }
+  repack_tq2_0(w);
+  if (w.source) {
+    w.source->advise_dont_need(reinterpret_cast<const std::byte*>(w.data),
+                               static_cast<size_t>(w.n * (w.k / 256) * 66));
+  }
+}
+
+void repack_tq2_0(TernaryWeights& w) {
+  constexpr int64_t kTile = kRowTile;
+  const int64_t nb = w.k / 256;
+  const int64_t tiles = (w.n + kTile - 1) / kTile;
+  const size_t code_bytes = static_cast<size_t>(w.n * nb * 64);
+  const size_t scale_bytes = static_cast<size_t>(tiles * nb * kTile) * sizeof(float);
+  std::shared_ptr<uint8_t[]> storage(new uint8_t[code_bytes + scale_bytes + 128]);
+  auto* codes = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(storage.get()) + 63) &
+                                           ~uintptr_t{63});
+  auto* scales = reinterpret_cast<float*>(codes + ((code_bytes + 63) & ~size_t{63}));
+  std::memset(scales, 0, scale_bytes);
+  for (int64_t r = 0; r < w.n; ++r) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* block = w.data + (r * nb + b) * 66;
+      std::memcpy(codes + (r * nb + b) * 64, block, 64);
+      scales[((r / kTile) * nb + b) * kTile + r % kTile] =
+          fp16_to_fp32(static_cast<uint16_t>(block[64] | (block[65] << 8)));
+    }
+  }
+  w.packed_codes = codes;
+  w.packed_scales = scales;
+  w.packed_storage = std::move(storage);
+}
+
+void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
+               QuantizedActs& scratch, int n_threads) {
+  bitlinear_with(kernel_set(selected_isa()), w, x, n_tokens, y, scratch, n_threads);
+}
+
+void bitlinear_with(const KernelSet& kernels, const TernaryWeights& w, const float* x,
+                    int64_t n_tokens, float* y, QuantizedActs& scratch, int n_threads) {
+  kernels.quantize_acts(act_quant_for(w.type), x, n_tokens, w.k, scratch);
+  const int64_t tiles = (w.n + kRowTile - 1) / kRowTile;
+  const int threads =
+      static_cast<int>(std::clamp<int64_t>(n_threads, 1, std::max<int64_t>(tiles, 1)));
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int t = 0; t < threads; ++t) {
-    const int64_t begin = std::min<int64_t>(w.n, t * chunk);
-    const int64_t end = std::min<int64_t>(w.n, begin + chunk);
-    if (begin < end) ternary_matmul_ref(w, scratch, y, begin, end);
+    const int64_t begin = std::min(w.n, tiles * t / threads * kRowTile);
+    const int64_t end = std::min(w.n, tiles * (t + 1) / threads * kRowTile);
+    if (begin < end) kernels.matmul(w, scratch, y, begin, end);
   }
 }
 

@@ -30,8 +30,9 @@ void quantize_row_absmax(const float* x, int64_t k, int8_t* q, float* scale, int
   *qsum = sum;
 }
 
-void quantize_row_q8k(const float* x, int64_t k, int8_t* q, float* d) {
+void quantize_row_q8k(const float* x, int64_t k, int8_t* q, float* d, int32_t* bsum) {
   for (int64_t b = 0; b < k / QK_K; ++b, x += QK_K, q += QK_K) {
+    bsum[b] = 0;
     float max = 0;
     float amax = 0;
     for (int64_t j = 0; j < QK_K; ++j) {
@@ -47,7 +48,10 @@ void quantize_row_q8k(const float* x, int64_t k, int8_t* q, float* d) {
       continue;
     }
     const float iscale = -127.f / max;
-    for (int64_t j = 0; j < QK_K; ++j) q[j] = static_cast<int8_t>(std::min(127, round_half_even(iscale * x[j])));
+    for (int64_t j = 0; j < QK_K; ++j) {
+      q[j] = static_cast<int8_t>(std::min(127, round_half_even(iscale * x[j])));
+      bsum[b] += q[j];
+    }
     d[b] = 1 / iscale;
   }
 }
@@ -76,8 +80,9 @@ void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t 
   } else {
     const int64_t nb = k / QK_K;
     out.scale.resize(static_cast<size_t>(n_tokens * nb));
+    out.bsum.resize(static_cast<size_t>(n_tokens * nb));
     for (int64_t t = 0; t < n_tokens; ++t) {
-      quantize_row_q8k(x + t * k, k, out.q.data() + t * k, out.scale.data() + t * nb);
+      quantize_row_q8k(x + t * k, k, out.q.data() + t * k, out.scale.data() + t * nb, out.bsum.data() + t * nb);
     }
   }
 }

@@ -1,0 +1,158 @@
+// BitLinear kernels per ISA on the BitNet b1.58 2B-4T shapes: GEMV (1 token, decode) and GEMM
+// (128 tokens, prefill), 1 and 2 threads. Counters: weight_GB/s = bytes of ternary weights streamed
+// per second; GMAC/s = n*k*tokens multiply-adds per second. For GEMV the weights rotate through
+// copies totalling more than the L3 cache, so the figure is the DRAM-streaming one.
+//   build/bench/kernels_bench --benchmark_filter='TQ2_0/avx512/gemv'
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/bitlinear.hpp"
+#include "kernels/cpu_features.hpp"
+#include "kernels/f16_gemv.hpp"
+#include "kernels/ternary_kernels.hpp"
+#include "quant/dequantize.hpp"
+#include "quant/tensor_type.hpp"
+
+namespace {
+
+using namespace bitnet;
+using namespace bitnet::kernels;
+
+struct Shape {
+  const char* name;  // out x in
+  int64_t n;
+  int64_t k;
+};
+// q/o projection, k/v projection, gate/up, down.
+constexpr Shape kShapes[] = {{"2560x2560", 2560, 2560},
+                             {"640x2560", 640, 2560},
+                             {"6912x2560", 6912, 2560},
+                             {"2560x6912", 2560, 6912}};
+
+// Bytes of weight copies the GEMV rotates through: > L3 (32 MiB) several times over by default;
+// BITNET_BENCH_STREAM_MB=0 keeps one copy (cache-resident: the kernel's compute bound).
+int64_t stream_bytes() {
+  const char* env = std::getenv("BITNET_BENCH_STREAM_MB");
+  return env ? std::atoll(env) << 20 : int64_t{192} << 20;
+}
+
+std::vector<uint8_t> random_tensor(TensorType type, int64_t n, int64_t k, std::mt19937& rng) {
+  std::vector<float> values(static_cast<size_t>(n * k));
+  std::uniform_int_distribution<int> trit(-1, 1);
+  for (auto& v : values) v = static_cast<float>(trit(rng)) * 0.25f;
+  std::vector<uint8_t> bytes(static_cast<size_t>(*tensor_nbytes(type, n * k, k)));
+  quantize_ternary(type, values.data(), bytes.data(), n * k, k);
+  return bytes;
+}
+
+void run(benchmark::State& state, TensorType type, Isa isa, Shape shape, int64_t tokens,
+         int threads) {
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported by this CPU");
+    return;
+  }
+  std::mt19937 rng(1);
+  const int64_t weight_bytes = *tensor_nbytes(type, shape.n * shape.k, shape.k);
+  const int64_t copies = tokens == 1 ? std::max<int64_t>(1, stream_bytes() / weight_bytes) : 1;
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<TernaryWeights> weights;
+  storage.push_back(random_tensor(type, shape.n, shape.k, rng));
+  for (int64_t c = 1; c < copies; ++c) storage.push_back(storage.front());
+  for (auto& s : storage) {
+    weights.push_back(TernaryWeights::from_tensor(type, s.data(), shape.k, shape.n));
+    prepare_for_kernels(weights.back());
+  }
+  std::vector<float> x(static_cast<size_t>(tokens * shape.k));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& v : x) v = normal(rng);
+  std::vector<float> y(static_cast<size_t>(tokens * shape.n));
+  QuantizedActs scratch;
+  const KernelSet& kernels = kernel_set(isa);
+  size_t next = 0;
+  for (auto _ : state) {
+    bitlinear_with(kernels, weights[next], x.data(), tokens, y.data(), scratch, threads);
+    benchmark::DoNotOptimize(y.data());
+    next = (next + 1) % weights.size();
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["weight_GB/s"] = benchmark::Counter(
+      iters * static_cast<double>(weight_bytes) * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] = benchmark::Counter(
+      iters * static_cast<double>(shape.n * shape.k * tokens) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+// The F16 output head of 2B-4T (128256 x 2560, 656 MB: streamed from DRAM on every call), with the
+// kernel this process selected (BITNET_CPU).
+void run_f16_head(benchmark::State& state, int threads) {
+  const int64_t n = 128256, k = 2560;
+  std::vector<uint16_t> w(static_cast<size_t>(n * k), 0x3C00), x(static_cast<size_t>(k), 0x3800);
+  std::vector<float> y(static_cast<size_t>(n));
+  for (auto _ : state) {
+    f16_gemv(w.data(), x.data(), n, k, y.data(), threads);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["weight_GB/s"] = benchmark::Counter(iters * static_cast<double>(n * k * 2) * 1e-9,
+                                                     benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] =
+      benchmark::Counter(iters * static_cast<double>(n * k) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+// Load-time cost of the TQ2_0 repack (prepare_for_kernels with AVX-512), per matrix.
+void run_repack(benchmark::State& state, Shape shape) {
+  std::mt19937 rng(1);
+  const auto bytes = random_tensor(TensorType::TQ2_0, shape.n, shape.k, rng);
+  for (auto _ : state) {
+    auto w = TernaryWeights::from_tensor(TensorType::TQ2_0, bytes.data(), shape.k, shape.n);
+    repack_tq2_0(w);
+    benchmark::DoNotOptimize(w.packed_codes);
+  }
+  state.counters["file_GB/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(bytes.size()) * 1e-9,
+      benchmark::Counter::kIsRate);
+}
+
+void register_all() {
+  benchmark::RegisterBenchmark("TQ2_0/repack/6912x2560", run_repack, kShapes[2])
+      ->Unit(benchmark::kMillisecond);
+  for (int threads : {1, 2}) {
+    const std::string name = "F16/" + std::string(to_string(selected_isa())) +
+                             "/head_gemv/128256x2560/t" + std::to_string(threads);
+    benchmark::RegisterBenchmark(name.c_str(), run_f16_head, threads)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+      for (const Shape& shape : kShapes) {
+        for (int64_t tokens : {int64_t{1}, int64_t{128}}) {
+          if (isa == Isa::scalar && tokens > 1)
+            continue;  // minutes per run; the GEMV shows the ratio
+          for (int threads : {1, 2}) {
+            const std::string name = std::string(to_string(type)) + "/" +
+                                     std::string(to_string(isa)) + "/" +
+                                     (tokens == 1 ? "gemv" : "gemm128") + "/" + shape.name + "/t" +
+                                     std::to_string(threads);
+            benchmark::RegisterBenchmark(name.c_str(), run, type, isa, shape, tokens, threads)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,175 @@
+// AVX2 ternary matmuls. The integer core is vpmaddubsw (u8 codes x s8 activations; |pair sum| <=
+// 2*2*128, no saturation) + vpmaddwd. One token on the 2-bit formats (I2_S, TQ2_0) has a fused
+// decode-and-dot GEMV over 8 rows; other shapes decode 256-weight chunks into L1 first
+// (ternary_matmul_x86.hpp). Outputs are bit-identical to ternary_matmul_ref.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/fp16.hpp"
+#include "kernels/ternary_kernels.hpp"
+#include "kernels/ternary_matmul_x86.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+struct Avx2 {
+  using IVec = __m256i;
+  static constexpr int kLanes = 8;
+  static constexpr int kGemvRows = 8;
+  static constexpr int kGemmRows = 2;
+
+  static IVec zero() { return _mm256_setzero_si256(); }
+
+  // acc[i*NT + t] += codes row i . acts t over len bytes (a multiple of 32).
+  template <int MR, int NT>
+  static void dot(const uint8_t* codes, int64_t ldc, const int8_t* const* acts, int64_t len,
+                  IVec* acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t j = 0; j < len; j += 32) {
+      IVec av[NT];
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        av[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acts[t] + j));
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const IVec wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i * ldc + j));
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const __m256i pairs = _mm256_maddubs_epi16(wv, av[t]);
+          acc[i * NT + t] = _mm256_add_epi32(acc[i * NT + t], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+    }
+  }
+
+  // out[i] = sum of the lanes of acc[i], for 8 vectors, by a transposing add tree.
+  static void reduce_store(IVec* v, int32_t* out) {
+    IVec t[4];
+    for (int i = 0; i < 4; ++i) {
+      t[i] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                              _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    }
+    const IVec u0 =
+        _mm256_add_epi32(_mm256_unpacklo_epi64(t[0], t[1]), _mm256_unpackhi_epi64(t[0], t[1]));
+    const IVec u1 =
+        _mm256_add_epi32(_mm256_unpacklo_epi64(t[2], t[3]), _mm256_unpackhi_epi64(t[2], t[3]));
+    const IVec total = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                                        _mm256_permute2x128_si256(u0, u1, 0x31));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out), total);
+  }
+
+  // acc += (float)(sums - bsum) * d, lane-wise: the reference's per-block step.
+  static void accumulate_scaled(float* acc, const int32_t* sums, const int32_t* bsum,
+                                const float* d) {
+    const __m256i s = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sums)),
+                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(bsum)));
+    const __m256 prod = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_load_ps(d));
+    _mm256_store_ps(acc, _mm256_add_ps(_mm256_load_ps(acc), prod));
+  }
+};
+
+constexpr int kRows = 8;           // rows per GEMV tile = int32 lanes of a ymm
+constexpr int kPrefetchRows = 64;  // GEMV prefetch distance, in rows
+
+// The first two levels of an 8-vector transposing add tree, for 4 vectors: 128-bit lane L of the
+// result holds the sums over lane L of a, b, c, d.
+inline __m256i reduce4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+}
+// The last level: rows 0-3 half-reduced in u0, rows 4-7 in u1, to one lane per row.
+inline __m256i finish_reduce8(__m256i u0, __m256i u1) {
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                          _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+// sum(c*q) over one 128-value block of 2-bit codes: group l (values l*32..) sits at bit 2l (TQ2_0)
+// or 6 - 2l (I2_S) of the 32 bytes; the activations are in element order.
+template <bool kI2S>
+inline __m256i block128_sum(const uint8_t* codes, const int8_t* q) {
+  const __m256i mask3 = _mm256_set1_epi8(3);
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes));
+  const auto group = [&](int l) {
+    const int shift = kI2S ? 6 - 2 * l : 2 * l;
+    const __m256i c = _mm256_and_si256(_mm256_srli_epi16(x, shift), mask3);
+    return _mm256_maddubs_epi16(c,
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * l)));
+  };
+  // Four pair sums of at most 512 in magnitude: int16 holds them.
+  const __m256i s16 =
+      _mm256_add_epi16(_mm256_add_epi16(group(0), group(1)), _mm256_add_epi16(group(2), group(3)));
+  return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+}
+
+inline __m256 row_scales(const uint8_t* const* rows, int64_t offset) {
+  alignas(16) uint16_t h[kRows];
+  for (int i = 0; i < kRows; ++i) std::memcpy(&h[i], rows[i] + offset, 2);
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+template <bool kI2S>
+void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+               int64_t row_end) {
+  const int64_t row_bytes = kI2S ? w.k / 4 : w.k / 256 * 66;
+  const int64_t blocks128 = w.k / 128;
+  const int8_t* q = a.row(0);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, row_end - r0));
+    const uint8_t* row_ptr[kRows];
+    for (int i = 0; i < kRows; ++i) {
+      row_ptr[i] = w.data + std::min<int64_t>(r0 + i, row_end - 1) * row_bytes;
+    }
+    __m256 acc_f = _mm256_setzero_ps();
+    __m256i part0 = _mm256_setzero_si256(), part1 = _mm256_setzero_si256();
+    for (int64_t blk = 0; blk < blocks128; ++blk) {
+      // TQ2_0 blocks are 66 bytes: two 32-byte halves, then the fp16 scale.
+      const int64_t offset = kI2S ? blk * 32 : (blk / 2) * 66 + (blk % 2) * 32;
+      const int8_t* qb = q + blk * 128;
+      const auto row_sum = [&](int i) {
+        const uint8_t* p = row_ptr[i] + offset;
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * row_bytes), _MM_HINT_T1);
+        return block128_sum<kI2S>(p, qb);
+      };
+      part0 = _mm256_add_epi32(part0, reduce4(row_sum(0), row_sum(1), row_sum(2), row_sum(3)));
+      part1 = _mm256_add_epi32(part1, reduce4(row_sum(4), row_sum(5), row_sum(6), row_sum(7)));
+      if constexpr (!kI2S) {
+        if (blk % 2 == 1) {  // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), as the reference
+          const int64_t b = blk / 2;
+          const __m256i sums = finish_reduce8(part0, part1);
+          part0 = part1 = _mm256_setzero_si256();
+          const __m256 d =
+              _mm256_mul_ps(_mm256_set1_ps(a.scale[b]), row_scales(row_ptr, b * 66 + 64));
+          const __m256i s = _mm256_sub_epi32(sums, _mm256_set1_epi32(a.bsum[b]));
+          acc_f = _mm256_add_ps(acc_f, _mm256_mul_ps(_mm256_cvtepi32_ps(s), d));
+        }
+      }
+    }
+    if constexpr (kI2S) {  // ((float)sum(c*q) - (float)sum(q)) / s * tensor_scale
+      acc_f = _mm256_sub_ps(_mm256_cvtepi32_ps(finish_reduce8(part0, part1)),
+                            _mm256_set1_ps(static_cast<float>(a.qsum[0])));
+      acc_f = _mm256_mul_ps(_mm256_div_ps(acc_f, _mm256_set1_ps(a.scale[0])),
+                            _mm256_set1_ps(w.tensor_scale));
+    }
+    alignas(32) float out[kRows];
+    _mm256_store_ps(out, acc_f);
+    std::memcpy(y + r0, out, sizeof(float) * rows);
+  }
+}
+
+}  // namespace
+
+void ternary_matmul_avx2(const TernaryWeights& w, const QuantizedActs& a, float* y,
+                         int64_t row_begin, int64_t row_end) {
+  if (a.n_tokens == 1 && simd_handles(w) && w.type == TensorType::I2_S) {
+    gemv_2bit<true>(w, a, y, row_begin, row_end);
+  } else if (a.n_tokens == 1 && simd_handles(w) && w.type == TensorType::TQ2_0) {
+    gemv_2bit<false>(w, a, y, row_begin, row_end);
+  } else {
+    x86::ternary_matmul_simd<Avx2>(w, a, y, row_begin, row_end);
+  }
+}
+
+}  // namespace bitnet::kernels

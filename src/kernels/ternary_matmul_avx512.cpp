@@ -1,0 +1,488 @@
+// AVX-512 VNNI kernels for the 2-bit formats (I2_S, TQ2_0), which decode with one shift and one
+// mask per 64 weights, so decoding is fused into the dot products instead of going through an L1
+// buffer.
+//  - GEMV (one token): 16 weight rows at a time, row-major as in the file; activations are permuted
+//    once per call to match the register layout a 64-byte load of codes produces; per 256-chunk the
+//    16 row accumulators are reduced by a transposing add tree.
+//  - GEMM (many tokens): a 16-row tile is decoded once (by gathers) into "row-interleaved" codes,
+//  one dword per
+//    (row, 4 weights), so that one vpdpbusd with 4 broadcast activation bytes updates the sums of
+//    16 rows and no reduction is ever needed; the tile is reused by every token.
+// The integer sums are exact and the float rescale runs in the reference's order (see
+// ternary_matmul_x86.hpp), so the outputs are bit-identical to ternary_matmul_ref.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/ternary_kernels.hpp"
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which -Wmaybe-uninitialized reports
+// once inlined here: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace bitnet::kernels {
+namespace {
+
+constexpr int64_t kChunk = 256;
+constexpr int kTile = 16;          // rows per tile = int32 lanes of a zmm
+constexpr int kPrefetchRows = 64;  // GEMV prefetch distance, in rows
+
+struct Layout {
+  const uint8_t* base;  // row 0
+  const float* scales;  // TQ2_0 repacked: float scales in [n/16][nb][16] tiles; else null
+  bool i2s;
+  bool tq1;
+  int64_t row_bytes;     // bytes from one row to the next
+  int64_t chunk_bytes;   // bytes from one 256-chunk to the next within a row
+  int64_t scale_offset;  // TQ: the fp16 block scale's offset in the block
+};
+
+Layout layout_of(const TernaryWeights& w) {
+  switch (w.type) {
+    case TensorType::I2_S:
+      return {w.data, nullptr, true, false, w.k / 4, 64, 0};
+    case TensorType::TQ1_0:
+      return {w.data, nullptr, false, true, w.k / kChunk * 54, 54, 52};
+    default:
+      if (w.packed_codes) return {w.packed_codes, w.packed_scales, false, false, w.k / 4, 64, 0};
+      return {w.data, nullptr, false, false, w.k / kChunk * 66, 66, 64};
+  }
+}
+
+// The first two levels of a 16-vector transposing add tree, for 4 vectors: lane L (128-bit) of the
+// result holds the sums over lane L of a, b, c, d.
+inline __m512i reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+// The last level: 4 half-reduced vectors (rows 4g..4g+3 in part[g]) to one lane per row.
+inline __m512i finish_reduce16(const __m512i* u) {
+  const __m512i w01 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], 0x44),
+                                       _mm512_shuffle_i32x4(u[0], u[1], 0xEE));
+  const __m512i w23 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], 0x44),
+                                       _mm512_shuffle_i32x4(u[2], u[3], 0xEE));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(w01, w23, 0x88),
+                          _mm512_shuffle_i32x4(w01, w23, 0xDD));
+}
+
+// fp16 block scales of 16 rows (TQ2_0: the last 2 bytes of the 66-byte block) as floats.
+inline __m512 row_scales(const uint8_t* const* rows, int64_t offset) {
+  alignas(32) uint16_t h[kTile];
+  for (int i = 0; i < kTile; ++i) std::memcpy(&h[i], rows[i] + offset, 2);
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+}
+
+// The weight scales of block b for rows r0..r0+15 (row_ptr: those rows, clamped to the range).
+inline __m512 block_scales(const Layout& lay, int64_t nb, int64_t r0, int64_t last_row, int64_t b,
+                           const uint8_t* const* row_ptr) {
+  if (!lay.scales) return row_scales(row_ptr, b * lay.chunk_bytes + lay.scale_offset);
+  if (r0 % kTile == 0) return _mm512_loadu_ps(lay.scales + ((r0 / kTile) * nb + b) * kTile);
+  alignas(64) float d[kTile];  // a range not starting on a tile: row by row
+  for (int i = 0; i < kTile; ++i) {
+    const int64_t r = std::min(r0 + i, last_row);
+    d[i] = lay.scales[((r / kTile) * nb + b) * kTile + r % kTile];
+  }
+  return _mm512_load_ps(d);
+}
+
+inline uint32_t load_u32(const int8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+std::vector<int8_t>& thread_buffer_i8() {
+  thread_local std::vector<int8_t> buffer;
+  return buffer;
+}
+
+// Stores the 16 float lanes (one per row) of one token's outputs; rows past `rows` are dropped.
+inline void store_rows(float* out, __m512 v, int rows) {
+  _mm512_mask_storeu_ps(out, static_cast<__mmask16>((1u << rows) - 1), v);
+}
+
+// Codes of the l-th 32-value group of each 128-value half of a 64-byte load.
+template <bool kI2S, int l>
+inline __m512i codes_at(__m512i x) {
+  constexpr int shift = kI2S ? 6 - 2 * l : 2 * l;
+  const __m512i mask3 = _mm512_set1_epi8(3);
+  if constexpr (shift == 0) {
+    return _mm512_and_si512(x, mask3);
+  } else {
+    return _mm512_and_si512(_mm512_srli_epi16(x, shift), mask3);
+  }
+}
+
+template <bool kI2S>
+void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+               int64_t row_end) {
+  const Layout lay = layout_of(w);
+  const int64_t full_chunks = w.k / kChunk;
+  const bool half_tail = w.k % kChunk != 0;  // I2_S rows of 128 * odd
+  const int8_t* q = a.row(0);
+
+  // Permute each 256-chunk so that 64-byte vector l holds [q(l*32 .. +32), q(128 + l*32 .. +32)]:
+  // the values a 64-byte load of codes yields at the l-th shift.
+  std::vector<int8_t>& perm = thread_buffer_i8();
+  perm.resize(static_cast<size_t>(w.k));
+  for (int64_t c = 0; c < full_chunks; ++c) {
+    for (int l = 0; l < 4; ++l) {
+      std::memcpy(&perm[c * kChunk + l * 64], q + c * kChunk + l * 32, 32);
+      std::memcpy(&perm[c * kChunk + l * 64 + 32], q + c * kChunk + 128 + l * 32, 32);
+    }
+  }
+  if (half_tail) std::memcpy(&perm[full_chunks * kChunk], q + full_chunks * kChunk, 128);
+
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
+    const uint8_t* row_ptr[kTile];
+    for (int i = 0; i < kTile; ++i) {
+      row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+    }
+    __m512 acc_f = _mm512_setzero_ps();
+    // Row sums are kept half-reduced (reduce16's first two levels, which are linear): part[g] holds
+    // rows 4g..4g+3 summed within each 128-bit lane. I2_S accumulates them over the whole row;
+    // TQ2_0 finishes the reduction per block for the block's scale.
+    __m512i part[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                       _mm512_setzero_si512()};
+    for (int64_t c = 0; c < full_chunks; ++c) {
+      const int8_t* pa = perm.data() + c * kChunk;
+      const __m512i a0 = _mm512_loadu_si512(pa), a1 = _mm512_loadu_si512(pa + 64);
+      const __m512i a2 = _mm512_loadu_si512(pa + 128), a3 = _mm512_loadu_si512(pa + 192);
+      const auto row_sum = [&](int i) {
+        const uint8_t* p = row_ptr[i] + c * lay.chunk_bytes;
+        // 16 row streams defeat the hardware prefetcher: fetch rows kPrefetchRows ahead into L2.
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
+        const __m512i x = _mm512_loadu_si512(p);
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<kI2S, 0>(x), a0);
+        s = _mm512_dpbusd_epi32(s, codes_at<kI2S, 1>(x), a1);
+        s = _mm512_dpbusd_epi32(s, codes_at<kI2S, 2>(x), a2);
+        return _mm512_dpbusd_epi32(s, codes_at<kI2S, 3>(x), a3);
+      };
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        part[g] = _mm512_add_epi32(part[g], reduce4(row_sum(4 * g), row_sum(4 * g + 1),
+                                                    row_sum(4 * g + 2), row_sum(4 * g + 3)));
+      }
+      if constexpr (!kI2S) {  // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), as the reference
+        const __m512i sums = finish_reduce16(part);
+        for (auto& v : part) v = _mm512_setzero_si512();
+        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[c]),
+                                       block_scales(lay, full_chunks, r0, row_end - 1, c, row_ptr));
+        const __m512i s = _mm512_sub_epi32(sums, _mm512_set1_epi32(a.bsum[c]));
+        acc_f = _mm512_add_ps(acc_f, _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+      }
+    }
+    if constexpr (kI2S) {
+      if (half_tail) {  // the last 128 values of the row, in natural order
+        const int8_t* pa = perm.data() + full_chunks * kChunk;
+        __m512i act[4];
+        for (int l = 0; l < 4; ++l) {
+          act[l] = _mm512_zextsi256_si512(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 32 * l)));
+        }
+        const auto row_sum = [&](int i) {
+          const __m512i x = _mm512_zextsi256_si512(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row_ptr[i] + full_chunks * 64)));
+          __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<true, 0>(x), act[0]);
+          s = _mm512_dpbusd_epi32(s, codes_at<true, 1>(x), act[1]);
+          s = _mm512_dpbusd_epi32(s, codes_at<true, 2>(x), act[2]);
+          return _mm512_dpbusd_epi32(s, codes_at<true, 3>(x), act[3]);
+        };
+        for (int g = 0; g < 4; ++g) {
+          part[g] = _mm512_add_epi32(part[g], reduce4(row_sum(4 * g), row_sum(4 * g + 1),
+                                                      row_sum(4 * g + 2), row_sum(4 * g + 3)));
+        }
+      }
+      // ((float)sum(c*q) - (float)sum(q)) / s * tensor_scale
+      acc_f = _mm512_sub_ps(_mm512_cvtepi32_ps(finish_reduce16(part)),
+                            _mm512_set1_ps(static_cast<float>(a.qsum[0])));
+      acc_f = _mm512_mul_ps(_mm512_div_ps(acc_f, _mm512_set1_ps(a.scale[0])),
+                            _mm512_set1_ps(w.tensor_scale));
+    }
+    store_rows(y + r0, acc_f, rows);
+  }
+}
+
+// TQ1_0 trit n of every byte (see tq1_digits), 32 bytes at a time.
+inline __m256i tq1_digits256(__m256i q) {
+  const __m256i ones = _mm256_set1_epi8(1);
+  const __mmask32 ge86 = _mm256_cmpge_epu8_mask(q, _mm256_set1_epi8(86));
+  const __mmask32 ge171 = _mm256_cmpge_epu8_mask(q, _mm256_set1_epi8(static_cast<char>(171)));
+  const __m256i c = _mm256_maskz_mov_epi8(ge86, ones);
+  return _mm256_mask_add_epi8(c, ge171, c, ones);
+}
+inline __m256i times3(__m256i q) {
+  return _mm256_add_epi8(q, _mm256_add_epi8(q, q));
+}
+
+// One token x TQ1_0, row by row: a block's qs[0..32) gives 5 x 32 codes in element order; its last
+// 20 bytes (qs[32..48), qh[0..4)) are loaded as one vector whose trit n pairs with an activation
+// vector built per block: [q(160 + 16n .. +16), q(240 + 4n .. +4), zeros].
+void gemv_tq1_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                int64_t row_end) {
+  const Layout lay = layout_of(w);
+  const int64_t nb = w.k / kChunk;
+  const int8_t* q = a.row(0);
+  constexpr int64_t kBlockActs = 160 + 5 * 32;  // per block: 5 natural vectors, 5 built ones
+  std::vector<int8_t>& perm = thread_buffer_i8();
+  perm.assign(static_cast<size_t>(nb * kBlockActs), 0);
+  for (int64_t b = 0; b < nb; ++b) {
+    int8_t* dst = perm.data() + b * kBlockActs;
+    const int8_t* src = q + b * kChunk;
+    std::memcpy(dst, src, 160);
+    for (int n = 0; n < 5; ++n) {
+      std::memcpy(dst + 160 + 32 * n, src + 160 + 16 * n, 16);
+      if (n < 4) std::memcpy(dst + 160 + 32 * n + 16, src + 240 + 4 * n, 4);
+    }
+  }
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
+    const uint8_t* row_ptr[kTile];
+    for (int i = 0; i < kTile; ++i) {
+      row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+    }
+    __m512 acc_f = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const int8_t* pa = perm.data() + b * kBlockActs;
+      const auto row_sum = [&](int i) {
+        const uint8_t* p = row_ptr[i] + b * 54;
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
+        __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        __m256i t = _mm256_maskz_loadu_epi8(0xFFFFF, p + 32);  // never reads past the block
+        __m256i s = _mm256_setzero_si256();
+        for (int n = 0; n < 5; ++n, x = times3(x), t = times3(t)) {
+          s = _mm256_dpbusd_epi32(
+              s, tq1_digits256(x),
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 32 * n)));
+          s = _mm256_dpbusd_epi32(
+              s, tq1_digits256(t),
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 160 + 32 * n)));
+        }
+        return _mm512_zextsi256_si512(s);
+      };
+      __m512i part[4];
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        part[g] =
+            reduce4(row_sum(4 * g), row_sum(4 * g + 1), row_sum(4 * g + 2), row_sum(4 * g + 3));
+      }
+      // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), block by block as the reference
+      const __m512i sums = finish_reduce16(part);
+      const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[b]), row_scales(row_ptr, b * 54 + 52));
+      const __m512i s = _mm512_sub_epi32(sums, _mm512_set1_epi32(a.bsum[b]));
+      acc_f = _mm512_add_ps(acc_f, _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+    }
+    store_rows(y + r0, acc_f, rows);
+  }
+}
+
+void gemv(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+          int64_t row_end) {
+  if (w.type == TensorType::I2_S) {
+    gemv_2bit<true>(w, a, y, row_begin, row_end);
+  } else if (w.type == TensorType::TQ1_0) {
+    gemv_tq1_0(w, a, y, row_begin, row_end);
+  } else {
+    gemv_2bit<false>(w, a, y, row_begin, row_end);
+  }
+}
+
+// 2-bit tile decode (I2_S, TQ2_0): gather 4 bytes of every row, then spread each byte's 4 codes
+// over a dword (b | b << 6 | b << 12 | b << 18, masked to bits 0-1 of each byte).
+void decode_tile_2bit(const uint8_t* tile_base, __m512i row_offsets, __mmask16 valid,
+                      int64_t blocks128, int64_t chunk_bytes, __m512i* tile_codes) {
+  const __m512i low_byte = _mm512_set1_epi32(0xFF);
+  const __m512i mask3 = _mm512_set1_epi32(0x03030303);
+  for (int64_t blk = 0; blk < blocks128; ++blk) {
+    const uint8_t* base = tile_base + (blk / 2) * chunk_bytes + (blk % 2) * 32;
+    for (int j = 0; j < 8; ++j) {
+      const __m512i g =
+          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, row_offsets, base + 4 * j, 1);
+      for (int i = 0; i < 4; ++i) {
+        const __m512i b = _mm512_and_si512(_mm512_srli_epi32(g, 8 * i), low_byte);
+        const __m512i spread = _mm512_ternarylogic_epi32(b, _mm512_slli_epi32(b, 6),
+                                                         _mm512_slli_epi32(b, 12), 0xFE);  // a|b|c
+        tile_codes[blk * 32 + 4 * j + i] =
+            _mm512_and_si512(_mm512_or_si512(spread, _mm512_slli_epi32(b, 18)), mask3);
+      }
+    }
+  }
+}
+
+// TQ1_0 trit n of every byte: ((q * 3^n mod 256) * 3) >> 8, i.e. (q_n >= 86) + (q_n >= 171).
+inline __m512i tq1_digits(__m512i q) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __mmask64 ge86 = _mm512_cmpge_epu8_mask(q, _mm512_set1_epi8(86));
+  const __mmask64 ge171 = _mm512_cmpge_epu8_mask(q, _mm512_set1_epi8(static_cast<char>(171)));
+  const __m512i c = _mm512_maskz_mov_epi8(ge86, ones);
+  return _mm512_mask_add_epi8(c, ge171, c, ones);
+}
+inline __m512i times3(__m512i q) {
+  return _mm512_add_epi8(q, _mm512_add_epi8(q, q));
+}
+
+// TQ1_0 tile decode: byte m of a group of bytes holds trit n of value (group start + n*stride + m),
+// so the digits of 4 gathered bytes are 4 consecutive values: element order, no permutation.
+void decode_tile_tq1_0(const uint8_t* tile_base, __m512i row_offsets, __mmask16 valid,
+                       int64_t blocks, int64_t row_bytes, __m512i* tile_codes) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* base = tile_base + b * 54;
+    for (int r = 0; r < kTile; ++r) {  // the next tile's block, for one-token calls
+      _mm_prefetch(reinterpret_cast<const char*>(base + (kTile + r) * row_bytes), _MM_HINT_T1);
+    }
+    __m512i* out = tile_codes + b * 64;
+    const auto gather = [&](int offset) {
+      return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, row_offsets, base + offset,
+                                         1);
+    };
+    for (int j = 0; j < 8; ++j) {  // qs[0..32): 5 trits, values n*32 + m
+      __m512i q = gather(4 * j);
+      for (int n = 0; n < 5; ++n, q = times3(q)) out[(n * 32 + 4 * j) / 4] = tq1_digits(q);
+    }
+    for (int j = 0; j < 4; ++j) {  // qs[32..48): 5 trits, values 160 + n*16 + m
+      __m512i q = gather(32 + 4 * j);
+      for (int n = 0; n < 5; ++n, q = times3(q)) out[(160 + n * 16 + 4 * j) / 4] = tq1_digits(q);
+    }
+    __m512i q = gather(48);  // qh[0..4): 4 trits, values 240 + n*4 + m
+    for (int n = 0; n < 4; ++n, q = times3(q)) out[(240 + n * 4) / 4] = tq1_digits(q);
+  }
+}
+
+// dst[4m + l] = src[g(l)*32 + m] for m < 32, l < 4, g(l) = l (or 3 - l when reversed): a 4 x 32
+// byte transpose by unpacks.
+inline void interleave_groups(const int8_t* src, bool reversed, int8_t* dst) {
+  __m256i g[4];
+  for (int l = 0; l < 4; ++l) {
+    g[l] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32 * (reversed ? 3 - l : l)));
+  }
+  const __m256i t0 = _mm256_unpacklo_epi8(g[0], g[1]), t1 = _mm256_unpackhi_epi8(g[0], g[1]);
+  const __m256i t2 = _mm256_unpacklo_epi8(g[2], g[3]), t3 = _mm256_unpackhi_epi8(g[2], g[3]);
+  // Per 128-bit lane: u0 holds m 0-3 (lane 1: 16-19), u1 4-7, u2 8-11, u3 12-15.
+  const __m256i u0 = _mm256_unpacklo_epi16(t0, t2), u1 = _mm256_unpackhi_epi16(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi16(t1, t3), u3 = _mm256_unpackhi_epi16(t1, t3);
+  auto* out = reinterpret_cast<__m256i*>(dst);
+  _mm256_storeu_si256(out, _mm256_permute2x128_si256(u0, u1, 0x20));
+  _mm256_storeu_si256(out + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+  _mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+  _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+}
+
+void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+          int64_t row_end) {
+  constexpr int kTokens = 8;  // token rows per register tile
+  const Layout lay = layout_of(w);
+  const int64_t groups = w.k / 4;  // (row, 4 weights) dwords per row
+  const int64_t nb = lay.i2s ? 1 : w.k / kChunk;
+
+  // Activations permuted per 128-block so that bytes 4m..4m+3 are the 4 values whose codes share
+  // byte m of the block: value (l*32 + m) at position l (TQ2_0) or 3 - l (I2_S, reversed shifts).
+  // TQ1_0 tiles are decoded in element order and use the activations as they are.
+  std::vector<int8_t>& perm = thread_buffer_i8();
+  perm.resize(lay.tq1 ? 0 : static_cast<size_t>(a.n_tokens * w.k));
+  for (int64_t t = 0; t < (lay.tq1 ? 0 : a.n_tokens); ++t) {
+    const int8_t* src = a.row(t);
+    int8_t* dst = perm.data() + t * w.k;
+    for (int64_t b = 0; b < w.k; b += 128) interleave_groups(src + b, lay.i2s, dst + b);
+  }
+  thread_local std::vector<uint8_t> tile_storage;
+  tile_storage.resize(static_cast<size_t>(groups * 64 + 64));
+  auto* tile_codes = reinterpret_cast<__m512i*>(
+      (reinterpret_cast<uintptr_t>(tile_storage.data()) + 63) & ~uintptr_t{63});
+  thread_local std::vector<float> tile_scales;
+  tile_scales.resize(static_cast<size_t>(nb * kTile));
+
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
+    const __mmask16 valid = static_cast<__mmask16>((1u << rows) - 1);
+    const __m512i row_offsets =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int>(lay.row_bytes)));
+    const uint8_t* tile_base = lay.base + r0 * lay.row_bytes;
+
+    if (lay.tq1) {
+      decode_tile_tq1_0(tile_base, row_offsets, valid, w.k / kChunk, lay.row_bytes, tile_codes);
+    } else {
+      decode_tile_2bit(tile_base, row_offsets, valid, w.k / 128, lay.chunk_bytes, tile_codes);
+    }
+    if (!lay.i2s) {
+      const uint8_t* row_ptr[kTile];
+      for (int i = 0; i < kTile; ++i) {
+        row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+      }
+      for (int64_t b = 0; b < nb; ++b)
+        _mm512_storeu_ps(&tile_scales[b * kTile],
+                         block_scales(lay, nb, r0, row_end - 1, b, row_ptr));
+    }
+
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
+      const int64_t tokens = std::min<int64_t>(kTokens, a.n_tokens - t0);
+      const int8_t* act[kTokens];
+      const int8_t* act_base = lay.tq1 ? a.q.data() : perm.data();
+      for (int t = 0; t < kTokens; ++t) {
+        act[t] = act_base + (t0 + std::min<int64_t>(t, tokens - 1)) * w.k;
+      }
+      __m512 acc_f[kTokens];
+      __m512i acc[kTokens];
+      for (int t = 0; t < kTokens; ++t) {
+        acc_f[t] = _mm512_setzero_ps();
+        acc[t] = _mm512_setzero_si512();
+      }
+      const int64_t block_groups = lay.i2s ? groups : kChunk / 4;
+      for (int64_t b = 0; b < nb; ++b) {
+        if (!lay.i2s) {
+          for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_si512();
+        }
+        const int64_t g_end = (b + 1) * block_groups;
+        for (int64_t g = b * block_groups; g < g_end; ++g) {
+          const __m512i wv = tile_codes[g];
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) {
+            acc[t] = _mm512_dpbusd_epi32(
+                acc[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
+          }
+        }
+        if (!lay.i2s) {
+          const __m512 dw = _mm512_loadu_ps(&tile_scales[b * kTile]);
+          for (int t = 0; t < kTokens; ++t) {
+            const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
+            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
+            const __m512i s = _mm512_sub_epi32(acc[t], _mm512_set1_epi32(a.bsum[tok * nb + b]));
+            acc_f[t] = _mm512_add_ps(acc_f[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+          }
+        }
+      }
+      for (int t = 0; t < tokens; ++t) {
+        const int64_t tok = t0 + t;
+        __m512 out = acc_f[t];
+        if (lay.i2s) {
+          out = _mm512_sub_ps(_mm512_cvtepi32_ps(acc[t]),
+                              _mm512_set1_ps(static_cast<float>(a.qsum[tok])));
+          out = _mm512_mul_ps(_mm512_div_ps(out, _mm512_set1_ps(a.scale[tok])),
+                              _mm512_set1_ps(w.tensor_scale));
+        }
+        store_rows(y + tok * w.n + r0, out, rows);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
+                           int64_t row_begin, int64_t row_end) {
+  if (!simd_handles(w)) {
+    ternary_matmul_ref(w, a, y, row_begin, row_end);
+  } else if (a.n_tokens == 1) {
+    gemv(w, a, y, row_begin, row_end);
+  } else {
+    gemm(w, a, y, row_begin, row_end);
+  }
+}
+
+}  // namespace bitnet::kernels

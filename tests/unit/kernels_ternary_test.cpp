@@ -1,0 +1,293 @@
+// Every SIMD kernel set against the scalar oracle: activation quantization and the ternary matmul
+// must give identical integers and bit-identical floats, on random shapes with ragged edges.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bitnet/error.hpp"
+#include "kernels/bitlinear.hpp"
+#include "kernels/cpu_features.hpp"
+#include "kernels/ternary_kernels.hpp"
+#include "kernels_test_util.hpp"
+
+namespace bitnet::kernels {
+namespace {
+
+using test::random_activations;
+using test::random_ternary;
+
+std::vector<uint32_t> bits_of(const std::vector<float>& v) {
+  std::vector<uint32_t> out(v.size());
+  std::memcpy(out.data(), v.data(), v.size() * sizeof(float));
+  return out;
+}
+
+class KernelSetTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam())) {
+      GTEST_SKIP() << "this CPU lacks " << to_string(GetParam())
+                   << "; its kernels are not tested here";
+    }
+  }
+  const KernelSet& kernels() const { return kernel_set(GetParam()); }
+};
+
+void expect_same_acts(const QuantizedActs& want, const QuantizedActs& got,
+                      const std::string& where) {
+  EXPECT_EQ(want.k, got.k) << where;
+  EXPECT_EQ(want.n_tokens, got.n_tokens) << where;
+  EXPECT_EQ(want.q, got.q) << where;
+  EXPECT_EQ(bits_of(want.scale), bits_of(got.scale)) << where;
+  if (want.rule == ActQuant::PerRowAbsmax) {
+    EXPECT_EQ(want.qsum, got.qsum) << where;
+  } else {
+    EXPECT_EQ(want.bsum, got.bsum) << where;
+  }
+}
+
+TEST_P(KernelSetTest, PerRowAbsmaxQuantizationMatchesOracle) {
+  std::mt19937 rng(11);
+  for (int64_t k : {1, 15, 16, 33, 128, 300, 2560, 6912}) {
+    for (int64_t tokens : {1, 2, 5, 17}) {
+      const auto x = random_activations(tokens, k, rng);
+      QuantizedActs want, got;
+      quantize_acts_ref(ActQuant::PerRowAbsmax, x.data(), tokens, k, want);
+      kernels().quantize_acts(ActQuant::PerRowAbsmax, x.data(), tokens, k, got);
+      expect_same_acts(want, got, "k=" + std::to_string(k) + " tokens=" + std::to_string(tokens));
+    }
+  }
+}
+
+TEST_P(KernelSetTest, Q8KQuantizationMatchesOracle) {
+  std::mt19937 rng(12);
+  for (int64_t k : {256, 512, 2560, 6912}) {
+    for (int64_t tokens : {1, 3, 4, 17}) {
+      const auto x = random_activations(tokens, k, rng);
+      QuantizedActs want, got;
+      quantize_acts_ref(ActQuant::Q8K, x.data(), tokens, k, want);
+      kernels().quantize_acts(ActQuant::Q8K, x.data(), tokens, k, got);
+      expect_same_acts(want, got, "k=" + std::to_string(k) + " tokens=" + std::to_string(tokens));
+    }
+  }
+}
+
+TEST_P(KernelSetTest, Q8KRejectsRaggedRows) {
+  QuantizedActs out;
+  std::vector<float> x(300, 1.0f);
+  EXPECT_THROW(kernels().quantize_acts(ActQuant::Q8K, x.data(), 1, 300, out), Error);
+}
+
+struct MatmulCase {
+  TensorType type;
+  int64_t n;
+  int64_t k;
+  int64_t tokens;
+};
+
+std::vector<MatmulCase> matmul_cases() {
+  std::vector<MatmulCase> cases;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int64_t> rows(1, 70);
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    const std::vector<int64_t> ks = type == TensorType::I2_S
+                                        ? std::vector<int64_t>{128, 384, 1280, 2560, 7168}
+                                        : std::vector<int64_t>{256, 768, 2560, 7168};
+    for (int64_t k : ks) {
+      for (int64_t tokens : {1, 2, 4, 7, 17}) cases.push_back({type, rows(rng), k, tokens});
+    }
+    cases.push_back({type, 16, 256 * 3, 1});
+    cases.push_back({type, 64, 256 * 2, 65});  // more tokens than one panel
+  }
+  return cases;
+}
+
+std::string describe(const MatmulCase& c) {
+  return std::string(to_string(c.type)) + " n=" + std::to_string(c.n) +
+         " k=" + std::to_string(c.k) + " tokens=" + std::to_string(c.tokens);
+}
+
+void check_matmul(const KernelSet& kernels, const MatmulCase& c, bool scrambled,
+                  std::mt19937& rng) {
+  const auto m = random_ternary(c.type, c.n, c.k, rng, scrambled);
+  const auto x = random_activations(c.tokens, c.k, rng);
+  QuantizedActs acts;
+  quantize_acts_ref(act_quant_for(c.type), x.data(), c.tokens, c.k, acts);
+  std::vector<float> want(static_cast<size_t>(c.tokens * c.n)), got(want.size(), -1.0f);
+  ternary_matmul_ref(m.w, acts, want.data(), 0, c.n);
+  kernels.matmul(m.w, acts, got.data(), 0, c.n);
+  EXPECT_EQ(bits_of(want), bits_of(got)) << describe(c) << (scrambled ? " (scrambled codes)" : "");
+  // A row range that starts and ends inside tiles writes exactly its rows.
+  if (c.n > 3) {
+    std::vector<float> part(want.size(), -7.0f);
+    kernels.matmul(m.w, acts, part.data(), 1, c.n - 2);
+    for (int64_t t = 0; t < c.tokens; ++t) {
+      for (int64_t r = 0; r < c.n; ++r) {
+        const float expected = (r >= 1 && r < c.n - 2) ? want[t * c.n + r] : -7.0f;
+        ASSERT_EQ(std::bit_cast<uint32_t>(expected), std::bit_cast<uint32_t>(part[t * c.n + r]))
+            << describe(c) << " rows [1, n-2) at t=" << t << " r=" << r;
+      }
+    }
+  }
+}
+
+TEST_P(KernelSetTest, MatmulBitIdenticalToOracle) {
+  std::mt19937 rng(21);
+  for (const MatmulCase& c : matmul_cases()) check_matmul(kernels(), c, false, rng);
+}
+
+TEST_P(KernelSetTest, MatmulBitIdenticalOnEveryCodePattern) {
+  std::mt19937 rng(22);
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (int64_t tokens : {1, 3}) check_matmul(kernels(), {type, 37, 1024, tokens}, true, rng);
+  }
+}
+
+// The AVX-512 compute layout of TQ2_0 (repacked at load) gives the same bits as the file layout.
+TEST(KernelsRepack, Tq2RepackedMatchesOracle) {
+  if (!isa_supported(Isa::avx512))
+    GTEST_SKIP() << "this CPU lacks avx512; the repacked layout is not used";
+  std::mt19937 rng(41);
+  for (const MatmulCase& c : matmul_cases()) {
+    if (c.type != TensorType::TQ2_0) continue;
+    auto m = random_ternary(c.type, c.n, c.k, rng);
+    repack_tq2_0(m.w);
+    ASSERT_NE(m.w.packed_codes, nullptr);
+    const auto x = random_activations(c.tokens, c.k, rng);
+    QuantizedActs acts;
+    quantize_acts_ref(ActQuant::Q8K, x.data(), c.tokens, c.k, acts);
+    std::vector<float> want(static_cast<size_t>(c.tokens * c.n)), got(want.size(), -1.0f);
+    ternary_matmul_ref(m.w, acts, want.data(), 0, c.n);
+    kernel_set(Isa::avx512).matmul(m.w, acts, got.data(), 0, c.n);
+    EXPECT_EQ(bits_of(want), bits_of(got)) << describe(c);
+    if (c.n > 3) {  // a range that does not start on a 16-row tile
+      std::vector<float> part(want.size(), -7.0f);
+      kernel_set(Isa::avx512).matmul(m.w, acts, part.data(), 1, c.n - 2);
+      for (int64_t t = 0; t < c.tokens; ++t) {
+        for (int64_t r = 1; r < c.n - 2; ++r) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(want[t * c.n + r]),
+                    std::bit_cast<uint32_t>(part[t * c.n + r]))
+              << describe(c) << " t=" << t << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
+// With unit scales the outputs are the integer sums themselves (exact in float below 2^24): the
+// kernels' integer results must equal the oracle's blockwise dot products.
+TEST_P(KernelSetTest, IntegerSumsEqualOracle) {
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> q8(-128, 127);
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    const int64_t n = 29, k = 1792, tokens = 3;
+    auto m = random_ternary(type, n, k, rng, true);
+    if (type == TensorType::I2_S) {
+      m.w.tensor_scale = 1.0f;
+    } else {
+      const int64_t ts = traits(type).type_size;
+      for (size_t b = 0; b < m.bytes.size() / ts; ++b) {
+        m.bytes[b * ts + ts - 2] = 0x00;  // fp16 1.0 = 0x3C00
+        m.bytes[b * ts + ts - 1] = 0x3C;
+      }
+    }
+    QuantizedActs acts;
+    acts.rule = act_quant_for(type);
+    acts.k = k;
+    acts.n_tokens = tokens;
+    acts.q.resize(tokens * k);
+    for (auto& v : acts.q) v = static_cast<int8_t>(q8(rng));
+    const int64_t nb = type == TensorType::I2_S ? 1 : k / 256;
+    acts.scale.assign(type == TensorType::I2_S ? tokens : tokens * nb, 1.0f);
+    acts.qsum.assign(tokens, 0);
+    acts.bsum.assign(tokens * nb, 0);
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t j = 0; j < k; ++j) {
+        acts.qsum[t] += acts.q[t * k + j];
+        acts.bsum[t * nb + (type == TensorType::I2_S ? 0 : j / 256)] += acts.q[t * k + j];
+      }
+    }
+    std::vector<float> got(tokens * n);
+    kernels().matmul(m.w, acts, got.data(), 0, n);
+    std::vector<int32_t> blocks(nb);
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t r = 0; r < n; ++r) {
+        ternary_row_dot_blocks_ref(m.w, r, acts.row(t), blocks.data());
+        int64_t total = 0;
+        for (int32_t s : blocks) total += s;
+        ASSERT_EQ(static_cast<int64_t>(got[t * n + r]), total)
+            << to_string(type) << " t=" << t << " r=" << r;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, KernelSetTest,
+                         ::testing::Values(Isa::scalar, Isa::avx2, Isa::avx512),
+                         [](const ::testing::TestParamInfo<Isa>& p) {
+                           return std::string(to_string(p.param));
+                         });
+
+// The entry point the forward pass uses, with the kernels this process selected (BITNET_CPU or the
+// best), against the oracle pipeline; 1, 2 and 3 threads give the same bits.
+TEST(BitLinear, EntryPointMatchesOracleForAnyThreadCount) {
+  std::mt19937 rng(31);
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (int64_t tokens : {1, 6}) {
+      const int64_t n = 83, k = 1536;
+      auto m = random_ternary(type, n, k, rng);
+      prepare_for_kernels(m.w);
+      const auto x = random_activations(tokens, k, rng);
+      QuantizedActs ref_acts;
+      quantize_acts_ref(act_quant_for(type), x.data(), tokens, k, ref_acts);
+      std::vector<float> want(tokens * n);
+      ternary_matmul_ref(m.w, ref_acts, want.data(), 0, n);
+      for (int threads : {1, 2, 3}) {
+        QuantizedActs scratch;
+        std::vector<float> got(tokens * n, -1.0f);
+        bitlinear(m.w, x.data(), tokens, got.data(), scratch, threads);
+        EXPECT_EQ(bits_of(want), bits_of(got))
+            << to_string(type) << " tokens=" << tokens << " threads=" << threads
+            << " isa=" << to_string(selected_isa());
+      }
+    }
+  }
+}
+
+TEST(CpuFeatures, TableIsConsistent) {
+  EXPECT_TRUE(isa_supported(Isa::scalar));
+  EXPECT_TRUE(isa_supported(best_isa()));
+  EXPECT_TRUE(isa_supported(selected_isa()));
+  if (isa_supported(Isa::avx512)) {
+    EXPECT_TRUE(isa_supported(Isa::avx2));
+    EXPECT_TRUE(cpu_features().avx512vnni);
+  }
+  if (isa_supported(Isa::avx2)) {
+    EXPECT_TRUE(cpu_features().avx2 && cpu_features().fma && cpu_features().f16c);
+  }
+}
+
+TEST(CpuFeatures, ParseIsaRejectsUnknownAndUnsupported) {
+  EXPECT_EQ(parse_isa("scalar"), Isa::scalar);
+  try {
+    parse_isa("sse9");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::device);
+    EXPECT_NE(std::string(e.what()).find("sse9"), std::string::npos);
+  }
+  for (Isa isa : {Isa::avx2, Isa::avx512}) {
+    if (isa_supported(isa)) {
+      EXPECT_EQ(parse_isa(to_string(isa)), isa);
+    } else {
+      EXPECT_THROW(parse_isa(to_string(isa)), Error);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bitnet::kernels
