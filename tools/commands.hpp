@@ -10,5 +10,6 @@ namespace bitnet::tools {
 
 void register_inspect(CLI::App& app);
 void register_trace_diff(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace bitnet::tools

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", BITNET_CLI_VERSION);
   bitnet::tools::register_inspect(app);
   bitnet::tools::register_trace_diff(app);
+  bitnet::tools::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -56,6 +56,31 @@ void quantize_row_q8k(const float* x, int64_t k, int8_t* q, float* d, int32_t* b
   }
 }
 
+// ggml's AVX2 TQ1_0/TQ2_0 x Q8_K dot product (the x86 build of the reference; there is no AVX-512
+// variant) sums each 256-block in 8 int32 lanes: lane p holds sum over elements e with (e % 32) / 4
+// == p of (w_e + 1) * q_e, minus the bsums of q over elements 32p..32p+31. Each lane is scaled by the
+// block's d = d_act * d_w and accumulated across blocks in its own float lane (GCC contracts the
+// multiply-add into an FMA), then the 8 lanes are reduced as hsum_float_8. The integer total is the
+// same as the plain dot; the float rounding is what the reference does.
+float tq_row_dot_ggml(const TernaryWeights& w, int64_t row, const QuantizedActs& a, int64_t t) {
+  const int64_t nb = w.k / QK_K;
+  const int64_t ts = traits(w.type).type_size;
+  const uint8_t* row_data = w.data + row * nb * ts;
+  const int8_t* q = a.row(t);
+  float acc[8] = {};
+  int8_t wv[QK_K];
+  for (int64_t b = 0; b < nb; ++b, q += QK_K) {
+    tq_unpack_block(w.type, row_data + b * ts, wv);
+    int32_t lane[8] = {};
+    for (int64_t e = 0; e < QK_K; ++e) lane[(e % 32) / 4] += (wv[e] + 1) * q[e];
+    for (int64_t e = 0; e < QK_K; ++e) lane[e / 32] -= q[e];
+    const float d = a.scale[t * nb + b] * tq_block_scale(w.type, row_data + b * ts);
+    for (int p = 0; p < 8; ++p) acc[p] = std::fma(static_cast<float>(lane[p]), d, acc[p]);
+  }
+  const float r0 = acc[4] + acc[0], r1 = acc[5] + acc[1], r2 = acc[6] + acc[2], r3 = acc[7] + acc[3];
+  return (r0 + r2) + (r1 + r3);
+}
+
 }  // namespace
 
 ActQuant act_quant_for(TensorType weight_type) {
@@ -136,12 +161,7 @@ void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* 
         const int32_t code_sum = sums[0] + a.qsum[t];
         out = (static_cast<float>(code_sum) - static_cast<float>(a.qsum[t])) / a.scale[t] * w.tensor_scale;
       } else {
-        const int64_t ts = traits(w.type).type_size;
-        const uint8_t* row_data = w.data + r * nb * ts;
-        for (int64_t b = 0; b < nb; ++b) {
-          const float d = a.scale[t * nb + b] * tq_block_scale(w.type, row_data + b * ts);
-          out += static_cast<float>(sums[b]) * d;
-        }
+        out = tq_row_dot_ggml(w, r, a, t);
       }
       y[t * w.n + r] = out;
     }

@@ -9,7 +9,8 @@ namespace {
 
 class ConfigReader {
  public:
-  ConfigReader(const gguf::GgufFile& file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
+  ConfigReader(const gguf::GgufFile& file, std::string prefix)
+      : file_(file), prefix_(std::move(prefix)) {}
 
   [[noreturn]] void fail(const std::string& what) const {
     throw Error(ErrorCategory::model, file_.path() + ": " + what);
@@ -18,7 +19,8 @@ class ConfigReader {
   int64_t required_int(const std::string& key) const {
     const auto v = file_.get_u64(prefix_ + key);
     if (!v) fail("missing metadata key '" + prefix_ + key + "'");
-    if (*v == 0 || *v > (uint64_t{1} << 40)) fail("metadata key '" + prefix_ + key + "' has invalid value " + std::to_string(*v));
+    if (*v == 0 || *v > (uint64_t{1} << 40))
+      fail("metadata key '" + prefix_ + key + "' has invalid value " + std::to_string(*v));
     return static_cast<int64_t>(*v);
   }
 
@@ -40,14 +42,22 @@ class ConfigReader {
 
 }  // namespace
 
-std::string_view to_string(Arch arch) { return arch == Arch::BitnetB158 ? "bitnet-b1.58" : "bitnet"; }
-std::string_view to_string(FfnActivation act) { return act == FfnActivation::Relu2 ? "relu2" : "silu"; }
-std::string_view to_string(RopeType rope) { return rope == RopeType::Neox ? "neox" : "normal"; }
+std::string_view to_string(Arch arch) {
+  return arch == Arch::BitnetB158 ? "bitnet-b1.58" : "bitnet";
+}
+std::string_view to_string(FfnActivation act) {
+  return act == FfnActivation::Relu2 ? "relu2" : "silu";
+}
+std::string_view to_string(RopeType rope) {
+  return rope == RopeType::Neox ? "neox" : "normal";
+}
 
 ModelConfig read_model_config(const gguf::GgufFile& file) {
   ModelConfig c;
   const auto arch = file.get_string("general.architecture");
-  if (!arch) throw Error(ErrorCategory::model, file.path() + ": missing metadata key 'general.architecture'");
+  if (!arch)
+    throw Error(ErrorCategory::model,
+                file.path() + ": missing metadata key 'general.architecture'");
   c.arch_name = std::string(*arch);
   if (c.arch_name == "bitnet-b1.58" || c.arch_name == "bitnet-25") {
     c.arch = Arch::BitnetB158;
@@ -72,18 +82,18 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   c.rope_freq_scale = scaling > 0 ? 1.0f / scaling : 1.0f;
 
   if (c.n_embd % c.n_head != 0) {
-    r.fail("attention.head_count " + std::to_string(c.n_head) + " does not divide embedding_length " +
-           std::to_string(c.n_embd));
+    r.fail("attention.head_count " + std::to_string(c.n_head) +
+           " does not divide embedding_length " + std::to_string(c.n_embd));
   }
   if (c.n_head % c.n_head_kv != 0) {
-    r.fail("attention.head_count_kv " + std::to_string(c.n_head_kv) + " does not divide head_count " +
-           std::to_string(c.n_head));
+    r.fail("attention.head_count_kv " + std::to_string(c.n_head_kv) +
+           " does not divide head_count " + std::to_string(c.n_head));
   }
   c.head_dim = c.n_embd / c.n_head;
   c.n_rot = r.optional_int("rope.dimension_count", c.head_dim);
   if (c.n_rot > c.head_dim || c.n_rot % 2 != 0) {
-    r.fail("rope.dimension_count " + std::to_string(c.n_rot) + " must be even and at most the head size " +
-           std::to_string(c.head_dim));
+    r.fail("rope.dimension_count " + std::to_string(c.n_rot) +
+           " must be even and at most the head size " + std::to_string(c.head_dim));
   }
 
   // Both architectures use NeoX-style RoPE in their references (llama.cpp maps LLM_ARCH_BITNET and
@@ -98,12 +108,14 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
 
   const auto& embd = file.tensor("token_embd.weight");
   if (embd.n_dims != 2 || embd.ne[0] != c.n_embd) {
-    r.fail("token_embd.weight has shape " + embd.shape_string() + ", expected [" + std::to_string(c.n_embd) + ", n_vocab]");
+    r.fail("token_embd.weight has shape " + embd.shape_string() + ", expected [" +
+           std::to_string(c.n_embd) + ", n_vocab]");
   }
   c.embd_type = embd.type;
   c.n_vocab = r.optional_int("vocab_size", embd.ne[1]);
   if (c.n_vocab != embd.ne[1]) {
-    r.fail("vocab_size " + std::to_string(c.n_vocab) + " disagrees with token_embd.weight " + embd.shape_string());
+    r.fail("vocab_size " + std::to_string(c.n_vocab) + " disagrees with token_embd.weight " +
+           embd.shape_string());
   }
   // bitnet.cpp always uses token_embd as the head for bitnet-b1.58, even if output.weight exists.
   c.tied_output = c.arch == Arch::BitnetB158 || file.find_tensor("output.weight") == nullptr;

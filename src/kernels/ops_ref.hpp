@@ -1,0 +1,61 @@
+// The small operations of the forward pass (RMSNorm, RoPE, softmax, dot products, activations) as
+// plain scalar code. Each mirrors the float operation order of the reference (ggml's CPU backend as
+// built for AVX-512 by bitnet.cpp and llama.cpp) where the order changes the result, because the
+// models amplify last-bit differences through int8 re-quantization. Faster versions must be checked
+// against these.
+#pragma once
+
+#include <cstdint>
+
+namespace bitnet::kernels {
+
+// y = (x * (1 / sqrtf(mean(x^2) + eps))) * w. The squares are float, their sum double (as ggml).
+void rms_norm_ref(const float* x, const float* w, int64_t n, float eps, float* y);
+
+// ggml's vectorized expf (ggml_v_expf, AVX-512 variant: a polynomial, max error 1.5 ulp), evaluated
+// in scalar code with the same fused multiply-adds. Softmax and SiLU use it in the reference.
+float ggml_expf(float x);
+
+// SiLU as ggml computes it: x / (1 + expf(-x)).
+inline float silu_ref(float x) {
+  return x / (1.0f + ggml_expf(-x));
+}
+// relu(x)^2 as ggml_relu then ggml_sqr.
+inline float relu2_ref(float x) {
+  const float r = x > 0.0f ? x : 0.0f;
+  return r * r;
+}
+
+// NeoX RoPE. The table holds cos/sin pairs for one position: cache[2i] = cos(theta_i), cache[2i+1]
+// = sin(theta_i), theta_0 = pos * freq_scale, theta_{i+1} = theta_i * powf(base, -2/n_rot) in float
+// (ggml's repeated multiplication, not a fresh pow per pair).
+void rope_cache_ref(float pos, int64_t n_rot, float freq_base, float freq_scale, float* cache);
+// Rotates pairs (i, i + n_rot/2) of one head in place (x0*c - x1*s and x0*s + x1*c, each with the
+// first product fused as ggml's compiled code does); dims >= n_rot pass through.
+void rope_neox_ref(float* x, int64_t n_rot, const float* cache);
+
+// Softmax of scores[0..n) * scale, in place, as ggml_soft_max_ext: max, exps in 16-lane chunks
+// whose float sums (tree order of _mm512_reduce_add_ps) are accumulated in double, then one float
+// multiply by (float)(1.0 / sum). Masked positions are simply not part of the n entries.
+void softmax_scaled_ref(float* scores, int64_t n, float scale);
+
+// Dot products of an F16 row `w` with float values `x`, in the reference's summation orders:
+//  - vecdot: ggml_vec_dot_f16 (AVX-512): 64-value steps in 4x16 float lanes, lanes reduced, the
+//  tail
+//    (n % 64) summed in double. `x` must hold values exact in F16 (ggml converted them), so every
+//    product is exact in float. Used for one-token batches and for QK^T in bitnet.cpp.
+//  - lanes16: llamafile tinyBLAS (AVX-512): 16 lanes each accumulating with fused multiply-add over
+//    16-value chunks (x may be any float: F16 x F32 kernels), then the lanes reduced. Values past n
+//    up to the next multiple of 16 count as 0 (the reference pads with masked positions).
+//  - plain: 8 float lanes in a fixed order (the fast mode; not a reference order).
+float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n);
+// lanes16 for `x` exact in F16 (the products are exact, so the fma is a plain float add).
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_plain(const uint16_t* w, const float* x, int64_t n);
+float dot_f32_plain(const float* a, const float* b, int64_t n);
+
+// The 16-lane reduction of _mm512_reduce_add_ps (halves added pairwise down to one value).
+float reduce_add16(const float* lanes);
+
+}  // namespace bitnet::kernels

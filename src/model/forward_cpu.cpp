@@ -1,0 +1,240 @@
+// The layer forward pass on the CPU, written to read top to bottom like the model's definition.
+// Numerics follow the reference of the weight type (see model/numerics.hpp and
+// docs/architecture.md); the small ops are the scalar mirrors in kernels/ops_ref.
+#include "model/forward_cpu.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/fp16.hpp"
+#include "kernels/ops_ref.hpp"
+
+namespace bitnet {
+namespace {
+
+void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t n, float eps, float* y) {
+  for (int64_t t = 0; t < rows; ++t) kernels::rms_norm_ref(x + t * n, w, n, eps, y + t * n);
+}
+
+void add_into(float* acc, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = x[i] + acc[i];
+}
+
+// `x_f16_exact`: x holds values exact in F16 (the reference converted them), so products are exact.
+float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool x_f16_exact) {
+  switch (order) {
+    case DotOrder::VecDot:
+      return kernels::dot_f16_vecdot(w, x, n);
+    case DotOrder::Lanes16:
+      return x_f16_exact ? kernels::dot_f16_lanes16_exact(w, x, n)
+                         : kernels::dot_f16_lanes16(w, x, n);
+    case DotOrder::Plain:
+      break;
+  }
+  return kernels::dot_f16_plain(w, x, n);
+}
+
+// The reference's KV view is padded to 32 cells; vec_dot_f16 splits its sum at multiples of 64 of
+// that padded length, so the padding decides which products are summed in double.
+int64_t padded_kv_length(int64_t n_used, int64_t n_ctx) {
+  return std::min(n_ctx, (n_used + 31) / 32 * 32);
+}
+
+}  // namespace
+
+CpuForward::CpuForward(const Model& model, KvCache& kv, int n_threads,
+                       const StageObserver* observer)
+    : model_(model),
+      c_(model.config()),
+      kv_(kv),
+      n_threads_(std::max(1, n_threads)),
+      observer_(observer) {
+  const auto threads = static_cast<size_t>(n_threads_);
+  scores_.resize(threads * static_cast<size_t>(kv_.n_ctx()));
+  qh_.resize(threads * static_cast<size_t>(c_.head_dim));
+  row_.resize(threads * static_cast<size_t>(c_.n_embd));
+  hidden_.resize(static_cast<size_t>(c_.n_embd));
+}
+
+void CpuForward::reserve(int64_t n_tokens) {
+  if (n_tokens <= capacity_) return;
+  const auto n = static_cast<size_t>(n_tokens);
+  const auto embd = n * static_cast<size_t>(c_.n_embd);
+  const auto kv = n * static_cast<size_t>(c_.n_embd_kv());
+  const auto ff = n * static_cast<size_t>(c_.n_ff);
+  for (auto* b : {&xn_, &q_, &attn_, &sub_, &o_, &down_}) b->resize(embd);
+  for (auto* b : {&k_, &v_}) b->resize(kv);
+  for (auto* b : {&gate_, &up_, &ffn_sub_}) b->resize(ff);
+  rope_cache_.resize(n * static_cast<size_t>(c_.n_rot));
+  capacity_ = n_tokens;
+}
+
+void CpuForward::embed(std::span<const int32_t> tokens, int64_t first_pos, float* residual) {
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    model_.weights().token_embd.dequantize_row_to(tokens[t],
+                                                  residual + static_cast<int64_t>(t) * c_.n_embd);
+  }
+  LayerBatch batch;
+  batch.n_tokens = static_cast<int64_t>(tokens.size());
+  batch.first_pos = first_pos;
+  observe(-1, Stage::embeddings, batch, c_.n_embd, residual);
+  // RoPE tables for the batch's positions, shared by every layer.
+  for (int64_t t = 0; t < batch.n_tokens; ++t) {
+    kernels::rope_cache_ref(static_cast<float>(first_pos + t), c_.n_rot, c_.rope_freq_base,
+                            c_.rope_freq_scale, rope_cache_.data() + t * c_.n_rot);
+  }
+}
+
+void CpuForward::bitlinear(const BitLinearWeights& w, const float* x, int64_t n_tokens, float* y) {
+  kernels::bitlinear(w.w, x, n_tokens, y, acts_, n_threads_);
+  if (w.out_scale != 1.0f) {
+    for (int64_t i = 0; i < n_tokens * w.w.n; ++i) y[i] *= w.out_scale;
+  }
+}
+
+void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
+  const LayerWeights& L = model_.weights().layers[static_cast<size_t>(il)];
+  const int layer = static_cast<int>(il);
+  const int64_t n = b.n_tokens;
+  const int64_t E = c_.n_embd;
+  const int64_t F = c_.n_ff;
+  float* x = b.residual;
+
+  // Attention block.
+  rms_norm_rows(x, L.attn_norm, n, E, c_.rms_eps, xn_.data());
+  observe(layer, Stage::attn_norm, b, E, xn_.data());
+  bitlinear(L.wq, xn_.data(), n, q_.data());
+  observe(layer, Stage::q_proj, b, E, q_.data());
+  bitlinear(L.wk, xn_.data(), n, k_.data());
+  observe(layer, Stage::k_proj, b, c_.n_embd_kv(), k_.data());
+  bitlinear(L.wv, xn_.data(), n, v_.data());
+  observe(layer, Stage::v_proj, b, c_.n_embd_kv(), v_.data());
+  attention(il, b);
+  observe(layer, Stage::attn_out, b, E, attn_.data());
+  rms_norm_rows(attn_.data(), L.attn_sub_norm, n, E, c_.rms_eps, sub_.data());
+  observe(layer, Stage::attn_sub_norm, b, E, sub_.data());
+  bitlinear(L.wo, sub_.data(), n, o_.data());
+  observe(layer, Stage::o_proj, b, E, o_.data());
+  add_into(x, o_.data(), n * E);
+
+  // Feed-forward block.
+  rms_norm_rows(x, L.ffn_norm, n, E, c_.rms_eps, xn_.data());
+  observe(layer, Stage::ffn_norm, b, E, xn_.data());
+  bitlinear(L.gate, xn_.data(), n, gate_.data());
+  observe(layer, Stage::ffn_gate, b, F, gate_.data());
+  bitlinear(L.up, xn_.data(), n, up_.data());
+  observe(layer, Stage::ffn_up, b, F, up_.data());
+  if (c_.ffn_activation == FfnActivation::Relu2) {
+    for (int64_t i = 0; i < n * F; ++i) gate_[i] = kernels::relu2_ref(gate_[i]) * up_[i];
+  } else {
+    for (int64_t i = 0; i < n * F; ++i) gate_[i] = kernels::silu_ref(gate_[i]) * up_[i];
+  }
+  observe(layer, Stage::ffn_act, b, F, gate_.data());
+  rms_norm_rows(gate_.data(), L.ffn_sub_norm, n, F, c_.rms_eps, ffn_sub_.data());
+  observe(layer, Stage::ffn_sub_norm, b, F, ffn_sub_.data());
+  bitlinear(L.down, ffn_sub_.data(), n, down_.data());
+  observe(layer, Stage::ffn_out, b, E, down_.data());
+  add_into(x, down_.data(), n * E);
+  observe(layer, Stage::layer_out, b, E, x);
+}
+
+// RoPE on Q and K, K/V into the cache, then per (token, head): softmax(Q.K^T / sqrt(d) + causal
+// mask) . V with grouped-query heads sharing KV heads.
+void CpuForward::attention(int64_t il, const LayerBatch& b) {
+  const int64_t n = b.n_tokens;
+  const int64_t hd = c_.head_dim;
+  const int64_t n_kv_embd = c_.n_embd_kv();
+  for (int64_t t = 0; t < n; ++t) {
+    const float* cache = rope_cache_.data() + t * c_.n_rot;
+    for (int64_t h = 0; h < c_.n_head; ++h)
+      kernels::rope_neox_ref(q_.data() + t * c_.n_embd + h * hd, c_.n_rot, cache);
+    for (int64_t h = 0; h < c_.n_head_kv; ++h)
+      kernels::rope_neox_ref(k_.data() + t * n_kv_embd + h * hd, c_.n_rot, cache);
+    kv_.store(il, b.first_pos + t, k_.data() + t * n_kv_embd, v_.data() + t * n_kv_embd);
+  }
+
+  const BatchNumerics& nm = b.numerics;
+  const bool f16 = kv_.type() == KvType::F16;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t n_pad = padded_kv_length(b.first_pos + n, kv_.n_ctx());
+  const int64_t n_ctx = kv_.n_ctx();
+  const int64_t jobs = n * c_.n_head;
+#pragma omp parallel for num_threads(n_threads_) schedule(static)
+  for (int64_t job = 0; job < jobs; ++job) {
+    const int64_t t = job / c_.n_head;
+    const int64_t h = job % c_.n_head;
+    const int64_t g = h / c_.n_gqa();
+    const int thread = omp_get_thread_num();
+    float* scores = scores_.data() + thread * n_ctx;
+    float* qh = qh_.data() + thread * hd;
+    const float* q = q_.data() + t * c_.n_embd + h * hd;
+    for (int64_t d = 0; d < hd; ++d) qh[d] = nm.round_q_f16 ? round_to_fp16(q[d]) : q[d];
+
+    const int64_t n_att = b.first_pos + t + 1;  // causal: positions 0..pos
+    for (int64_t j = 0; j < n_att; ++j) {
+      scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, j) + g * hd, qh, hd, nm.round_q_f16)
+                      : kernels::dot_f32_plain(kv_.k_f32(il, j) + g * hd, qh, hd);
+    }
+    kernels::softmax_scaled_ref(scores, n_att, scale);
+    if (nm.round_probs_f16) {
+      for (int64_t j = 0; j < n_att; ++j) scores[j] = round_to_fp16(scores[j]);
+    }
+    const int64_t n_sum = nm.pv == DotOrder::VecDot ? n_pad : n_att;
+    std::fill(scores + n_att, scores + n_sum, 0.0f);  // masked positions weigh exactly 0
+
+    float* out = attn_.data() + t * c_.n_embd + h * hd;
+    for (int64_t d = 0; d < hd; ++d) {
+      out[d] = f16 ? dot_f16(nm.pv, kv_.v_f16(il, g * hd + d), scores, n_sum, nm.round_probs_f16)
+                   : kernels::dot_f32_plain(kv_.v_f32(il, g * hd + d), scores, n_sum);
+    }
+  }
+}
+
+void CpuForward::head(const LayerBatch& b, int64_t row_begin, int64_t row_end, float* logits) {
+  const int64_t E = c_.n_embd;
+  const int64_t n_out = row_end - row_begin;
+  float* normed = xn_.data();
+  rms_norm_rows(b.residual + row_begin * E, model_.weights().output_norm, n_out, E, c_.rms_eps,
+                normed);
+  if (*observer_) {
+    (*observer_)(StageTensor{-1, Stage::final_norm, b.first_pos + row_begin, n_out, E, normed});
+  }
+  const DenseMatrix& W = model_.weights().output;
+  const BatchNumerics& nm = b.numerics;
+  const int64_t n_vocab = W.rows;
+  for (int64_t r = 0; r < n_out; ++r) {
+    float* h = hidden_.data();
+    for (int64_t i = 0; i < E; ++i) {
+      const float v = normed[r * E + i];
+      if (!nm.round_hidden_f16) {
+        h[i] = v;
+      } else if (W.type == TensorType::BF16) {
+        h[i] = bf16_to_fp32(fp32_to_bf16(v));
+      } else if (W.type == TensorType::F16) {
+        h[i] = round_to_fp16(v);
+      } else {
+        h[i] = v;  // Q8_0/Q6_K heads: the reference's Q8 activation quantization is not mirrored
+      }
+    }
+    float* out = logits + r * n_vocab;
+    const DotOrder order = nm.head;
+#pragma omp parallel for num_threads(n_threads_) schedule(static)
+    for (int64_t v = 0; v < n_vocab; ++v) {
+      if (W.type == TensorType::F16) {
+        out[v] = dot_f16(order, reinterpret_cast<const uint16_t*>(W.row_data(v)), h, E,
+                         nm.round_hidden_f16);
+      } else {
+        float* row = row_.data() + omp_get_thread_num() * E;
+        W.dequantize_row_to(v, row);
+        out[v] = kernels::dot_f32_plain(row, h, E);
+      }
+    }
+  }
+  if (*observer_) {
+    (*observer_)(StageTensor{-1, Stage::logits, b.first_pos + row_begin, n_out, n_vocab, logits});
+  }
+}
+
+}  // namespace bitnet

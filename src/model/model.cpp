@@ -1,0 +1,17 @@
+#include "model/model.hpp"
+
+#include <utility>
+
+namespace bitnet {
+
+Model::Model(gguf::GgufFile file) : file_(std::move(file)), config_(read_model_config(file_)) {}
+
+std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
+  if (options.progress) options.progress(0.0f);
+  std::shared_ptr<Model> model(new Model(gguf::GgufFile::open(path)));
+  model->weights_ = bind_weights(model->file_, model->config_, options.progress);
+  if (options.progress) options.progress(1.0f);
+  return model;
+}
+
+}  // namespace bitnet

@@ -1,0 +1,41 @@
+// A loaded model: the mapped GGUF file, its config and the weight views. Immutable after load and
+// shared read-only by any number of Contexts (one per session or thread).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gguf/gguf.hpp"
+#include "model/config.hpp"
+#include "model/weights.hpp"
+
+namespace bitnet {
+
+struct LoadOptions {
+  std::function<void(float)> progress;  // fraction in [0, 1]; may be empty
+};
+
+class Model {
+ public:
+  // Maps, validates and binds a GGUF model. Throws bitnet::Error (io, model) naming the file and
+  // the offending key or tensor.
+  static std::shared_ptr<const Model> load(const std::string& path,
+                                           const LoadOptions& options = {});
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const gguf::GgufFile& file() const { return file_; }
+
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+ private:
+  explicit Model(gguf::GgufFile file);
+
+  gguf::GgufFile file_;  // owns the mapping every weight view points into
+  ModelConfig config_;
+  ModelWeights weights_;
+};
+
+}  // namespace bitnet

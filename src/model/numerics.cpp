@@ -1,0 +1,28 @@
+#include "model/numerics.hpp"
+
+namespace bitnet {
+
+BatchNumerics batch_numerics(Numerics mode, const ModelConfig& c, bool f16_kv, int64_t n_tokens) {
+  BatchNumerics b;
+  if (mode == Numerics::Fast) return b;
+  b.round_q_f16 = f16_kv;
+  const bool bitnet_cpp = c.weight_type == TensorType::I2_S;
+  const bool tinyblas = n_tokens >= 2;
+  const bool head_tinyblas = tinyblas && c.n_embd % 16 == 0;
+  if (bitnet_cpp) {
+    b.kq = DotOrder::VecDot;
+    b.round_probs_f16 = !tinyblas;
+    b.pv = tinyblas ? DotOrder::Lanes16 : DotOrder::VecDot;
+    b.round_hidden_f16 = !head_tinyblas;
+    b.head = head_tinyblas ? DotOrder::Lanes16 : DotOrder::VecDot;
+  } else {
+    b.kq = tinyblas && c.head_dim % 16 == 0 ? DotOrder::Lanes16 : DotOrder::VecDot;
+    b.round_probs_f16 = true;
+    b.pv = tinyblas ? DotOrder::Lanes16 : DotOrder::VecDot;
+    b.round_hidden_f16 = true;
+    b.head = head_tinyblas ? DotOrder::Lanes16 : DotOrder::VecDot;
+  }
+  return b;
+}
+
+}  // namespace bitnet
