@@ -134,6 +134,8 @@ class GgufFile {
   const TensorInfo& tensor(std::string_view name) const;  // throws naming the tensor
 
   const MappedFile& mapping() const { return *mapping_; }
+  // The mapping behind open(); null for parse() (bytes owned by the caller).
+  const MappedFile* mapping_or_null() const { return mapping_.get(); }
 
  private:
   std::string path_;
