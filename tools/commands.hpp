@@ -9,7 +9,11 @@ class App;
 namespace bitnet::tools {
 
 void register_inspect(CLI::App& app);
+void register_tokenize(CLI::App& app);
 void register_trace_diff(CLI::App& app);
+void register_crossval(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_synth(CLI::App& app);
 void register_eval(CLI::App& app);
 
 }  // namespace bitnet::tools

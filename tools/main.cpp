@@ -11,7 +11,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BITNET_CLI_VERSION);
   bitnet::tools::register_inspect(app);
+  bitnet::tools::register_tokenize(app);
   bitnet::tools::register_trace_diff(app);
+  bitnet::tools::register_crossval(app);
+  bitnet::tools::register_bench(app);
+  bitnet::tools::register_synth(app);
   bitnet::tools::register_eval(app);
   try {
     app.parse(argc, argv);

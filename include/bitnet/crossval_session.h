@@ -47,8 +47,9 @@ CROSSVAL_API int crossval_bitnet_open_ex(const char* model_path, int32_t n_ctx, 
 CROSSVAL_API int crossval_bitnet_close(void* handle);
 
 /* Tokenizes a prompt the way llama-cli does (special tokens parsed), with BOS when add_bos != 0.
- * -1 invalid handle, -2 prompt NULL, -3 buffer too small (*out_len = the count needed, so the caller
- * can retry), -4 tokenization failed. */
+ * -1 invalid handle, -2 prompt or out_len NULL (or out_tokens NULL with out_cap > 0, or out_cap < 0),
+ * -3 buffer too small (*out_len = the count needed, so the caller can retry; out_tokens may be NULL
+ * with out_cap 0 to ask for the count), -4 tokenization failed. */
 CROSSVAL_API int crossval_bitnet_tokenize_with(void* handle, const char* prompt, int add_bos, int32_t* out_tokens,
                                                int32_t out_cap, int32_t* out_len, char* err, int32_t err_len);
 

@@ -83,7 +83,7 @@ class Value {
 struct Array {
   ValueType element_type = ValueType::UINT8;
   uint64_t size = 0;
-  std::span<const std::byte> raw;        // numeric/bool elements, size * scalar_size bytes
+  std::span<const std::byte> raw;         // numeric/bool elements, size * scalar_size bytes
   std::vector<std::string_view> strings;  // element_type == STRING
   std::vector<Value> nested;              // element_type == ARRAY
 
@@ -133,7 +133,9 @@ class GgufFile {
   const TensorInfo* find_tensor(std::string_view name) const;
   const TensorInfo& tensor(std::string_view name) const;  // throws naming the tensor
 
-  const MappedFile& mapping() const { return *mapping_; }
+  // The file mapping; throws bitnet::Error (internal) for a parse()d in-memory image, which has
+  // none.
+  const MappedFile& mapping() const;
   // The mapping behind open(); null for parse() (bytes owned by the caller).
   const MappedFile* mapping_or_null() const { return mapping_.get(); }
 

@@ -11,19 +11,32 @@ namespace bitnet::gguf {
 
 std::string_view to_string(ValueType type) {
   switch (type) {
-    case ValueType::UINT8: return "u8";
-    case ValueType::INT8: return "i8";
-    case ValueType::UINT16: return "u16";
-    case ValueType::INT16: return "i16";
-    case ValueType::UINT32: return "u32";
-    case ValueType::INT32: return "i32";
-    case ValueType::FLOAT32: return "f32";
-    case ValueType::BOOL: return "bool";
-    case ValueType::STRING: return "str";
-    case ValueType::ARRAY: return "arr";
-    case ValueType::UINT64: return "u64";
-    case ValueType::INT64: return "i64";
-    case ValueType::FLOAT64: return "f64";
+    case ValueType::UINT8:
+      return "u8";
+    case ValueType::INT8:
+      return "i8";
+    case ValueType::UINT16:
+      return "u16";
+    case ValueType::INT16:
+      return "i16";
+    case ValueType::UINT32:
+      return "u32";
+    case ValueType::INT32:
+      return "i32";
+    case ValueType::FLOAT32:
+      return "f32";
+    case ValueType::BOOL:
+      return "bool";
+    case ValueType::STRING:
+      return "str";
+    case ValueType::ARRAY:
+      return "arr";
+    case ValueType::UINT64:
+      return "u64";
+    case ValueType::INT64:
+      return "i64";
+    case ValueType::FLOAT64:
+      return "f64";
   }
   return "?";
 }
@@ -32,41 +45,53 @@ size_t scalar_size(ValueType type) {
   switch (type) {
     case ValueType::UINT8:
     case ValueType::INT8:
-    case ValueType::BOOL: return 1;
+    case ValueType::BOOL:
+      return 1;
     case ValueType::UINT16:
-    case ValueType::INT16: return 2;
+    case ValueType::INT16:
+      return 2;
     case ValueType::UINT32:
     case ValueType::INT32:
-    case ValueType::FLOAT32: return 4;
+    case ValueType::FLOAT32:
+      return 4;
     case ValueType::UINT64:
     case ValueType::INT64:
-    case ValueType::FLOAT64: return 8;
+    case ValueType::FLOAT64:
+      return 8;
     case ValueType::STRING:
-    case ValueType::ARRAY: return 0;
+    case ValueType::ARRAY:
+      return 0;
   }
   return 0;
 }
 
 namespace {
 [[noreturn]] void type_error(ValueType have, const char* want) {
-  throw Error(ErrorCategory::model, std::string("metadata value of type ") + std::string(to_string(have)) +
-                                        " used as " + want);
+  throw Error(ErrorCategory::model, std::string("metadata value of type ") +
+                                        std::string(to_string(have)) + " used as " + want);
 }
 bool is_unsigned(ValueType t) {
-  return t == ValueType::UINT8 || t == ValueType::UINT16 || t == ValueType::UINT32 || t == ValueType::UINT64;
+  return t == ValueType::UINT8 || t == ValueType::UINT16 || t == ValueType::UINT32 ||
+         t == ValueType::UINT64;
 }
 bool is_signed(ValueType t) {
-  return t == ValueType::INT8 || t == ValueType::INT16 || t == ValueType::INT32 || t == ValueType::INT64;
+  return t == ValueType::INT8 || t == ValueType::INT16 || t == ValueType::INT32 ||
+         t == ValueType::INT64;
 }
 }  // namespace
 
-bool Value::is_integer() const { return is_unsigned(type_) || is_signed(type_); }
-bool Value::is_float() const { return type_ == ValueType::FLOAT32 || type_ == ValueType::FLOAT64; }
+bool Value::is_integer() const {
+  return is_unsigned(type_) || is_signed(type_);
+}
+bool Value::is_float() const {
+  return type_ == ValueType::FLOAT32 || type_ == ValueType::FLOAT64;
+}
 
 uint64_t Value::as_u64() const {
   if (is_unsigned(type_)) return u_;
   if (is_signed(type_)) {
-    if (i_ < 0) throw Error(ErrorCategory::model, "metadata value " + std::to_string(i_) + " is negative");
+    if (i_ < 0)
+      throw Error(ErrorCategory::model, "metadata value " + std::to_string(i_) + " is negative");
     return static_cast<uint64_t>(i_);
   }
   if (type_ == ValueType::BOOL) return u_;
@@ -77,7 +102,8 @@ int64_t Value::as_i64() const {
   if (is_signed(type_)) return i_;
   if (is_unsigned(type_) || type_ == ValueType::BOOL) {
     if (u_ > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      throw Error(ErrorCategory::model, "metadata value " + std::to_string(u_) + " does not fit int64");
+      throw Error(ErrorCategory::model,
+                  "metadata value " + std::to_string(u_) + " does not fit int64");
     }
     return static_cast<int64_t>(u_);
   }
@@ -147,7 +173,8 @@ Value Value::from_array(std::shared_ptr<const Array> v) {
 template <typename T>
 T Array::numeric_at(uint64_t index) const {
   if (index >= size || sizeof(T) != scalar_size(element_type)) {
-    throw Error(ErrorCategory::model, "metadata array: element " + std::to_string(index) + " out of range or wrong type");
+    throw Error(ErrorCategory::model,
+                "metadata array: element " + std::to_string(index) + " out of range or wrong type");
   }
   T v;
   std::memcpy(&v, raw.data() + index * sizeof(T), sizeof(T));
@@ -166,23 +193,36 @@ template double Array::numeric_at<double>(uint64_t) const;
 
 Value Array::at(uint64_t index) const {
   if (index >= size) {
-    throw Error(ErrorCategory::model, "metadata array index " + std::to_string(index) + " out of range (size " +
-                                          std::to_string(size) + ")");
+    throw Error(ErrorCategory::model, "metadata array index " + std::to_string(index) +
+                                          " out of range (size " + std::to_string(size) + ")");
   }
   switch (element_type) {
-    case ValueType::UINT8: return Value::from_u64(element_type, numeric_at<uint8_t>(index));
-    case ValueType::INT8: return Value::from_i64(element_type, numeric_at<int8_t>(index));
-    case ValueType::UINT16: return Value::from_u64(element_type, numeric_at<uint16_t>(index));
-    case ValueType::INT16: return Value::from_i64(element_type, numeric_at<int16_t>(index));
-    case ValueType::UINT32: return Value::from_u64(element_type, numeric_at<uint32_t>(index));
-    case ValueType::INT32: return Value::from_i64(element_type, numeric_at<int32_t>(index));
-    case ValueType::UINT64: return Value::from_u64(element_type, numeric_at<uint64_t>(index));
-    case ValueType::INT64: return Value::from_i64(element_type, numeric_at<int64_t>(index));
-    case ValueType::FLOAT32: return Value::from_f64(element_type, numeric_at<float>(index));
-    case ValueType::FLOAT64: return Value::from_f64(element_type, numeric_at<double>(index));
-    case ValueType::BOOL: return Value::from_bool(numeric_at<uint8_t>(index) != 0);
-    case ValueType::STRING: return Value::from_string(strings[index]);
-    case ValueType::ARRAY: return nested[index];
+    case ValueType::UINT8:
+      return Value::from_u64(element_type, numeric_at<uint8_t>(index));
+    case ValueType::INT8:
+      return Value::from_i64(element_type, numeric_at<int8_t>(index));
+    case ValueType::UINT16:
+      return Value::from_u64(element_type, numeric_at<uint16_t>(index));
+    case ValueType::INT16:
+      return Value::from_i64(element_type, numeric_at<int16_t>(index));
+    case ValueType::UINT32:
+      return Value::from_u64(element_type, numeric_at<uint32_t>(index));
+    case ValueType::INT32:
+      return Value::from_i64(element_type, numeric_at<int32_t>(index));
+    case ValueType::UINT64:
+      return Value::from_u64(element_type, numeric_at<uint64_t>(index));
+    case ValueType::INT64:
+      return Value::from_i64(element_type, numeric_at<int64_t>(index));
+    case ValueType::FLOAT32:
+      return Value::from_f64(element_type, numeric_at<float>(index));
+    case ValueType::FLOAT64:
+      return Value::from_f64(element_type, numeric_at<double>(index));
+    case ValueType::BOOL:
+      return Value::from_bool(numeric_at<uint8_t>(index) != 0);
+    case ValueType::STRING:
+      return Value::from_string(strings[index]);
+    case ValueType::ARRAY:
+      return nested[index];
   }
   return {};
 }
@@ -211,7 +251,8 @@ auto with_key(const std::string& path, std::string_view key, F&& f) {
   try {
     return f();
   } catch (const Error& e) {
-    throw Error(ErrorCategory::model, path + ": metadata key '" + std::string(key) + "': " + e.what());
+    throw Error(ErrorCategory::model,
+                path + ": metadata key '" + std::string(key) + "': " + e.what());
   }
 }
 }  // namespace
@@ -235,6 +276,12 @@ std::optional<bool> GgufFile::get_bool(std::string_view key) const {
   const Value* v = find(key);
   if (v == nullptr) return std::nullopt;
   return with_key(path_, key, [&] { return v->as_bool(); });
+}
+
+const MappedFile& GgufFile::mapping() const {
+  if (!mapping_)
+    throw Error(ErrorCategory::internal, path_ + ": parsed from memory, there is no file mapping");
+  return *mapping_;
 }
 
 const TensorInfo* GgufFile::find_tensor(std::string_view name) const {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
@@ -32,10 +33,14 @@ class Model {
 
  private:
   explicit Model(gguf::GgufFile file);
+  // TEST ONLY (src/model/test_perturbation.cpp): BITNET_TEST_PERTURB=layer:N[:TENSOR] flips one
+  // ternary weight so cross-validation tools can be shown to catch a wrong layer.
+  void apply_test_perturbation(const std::string& spec);
 
   gguf::GgufFile file_;  // owns the mapping every weight view points into
   ModelConfig config_;
   ModelWeights weights_;
+  std::vector<uint8_t> test_perturbed_tensor_;  // TEST ONLY: the flipped copy of one tensor
 };
 
 }  // namespace bitnet

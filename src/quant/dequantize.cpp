@@ -53,7 +53,8 @@ void dequant_q6_k(const uint8_t* src, float* y, int64_t n) {
   }
 }
 
-// block_tq2_0: qs[64] (4 values per byte: value m + 32*l of each 128-group at bits 2l of byte m), d.
+// block_tq2_0: qs[64] (4 values per byte: value m + 32*l of each 128-group at bits 2l of byte m),
+// d.
 void unpack_tq2_0(const uint8_t* src, int8_t* t) {
   for (int j = 0; j < 64; j += 32) {
     for (int l = 0; l < 4; ++l) {
@@ -95,7 +96,9 @@ void dequant_tq(TensorType type, const uint8_t* src, float* y, int64_t n) {
   }
 }
 
-int ternary_of(float x, float inv_d) { return std::clamp(static_cast<int>(std::lround(x * inv_d)), -1, 1); }
+int ternary_of(float x, float inv_d) {
+  return std::clamp(static_cast<int>(std::lround(x * inv_d)), -1, 1);
+}
 
 float block_absmax(const float* x, int64_t n) {
   float amax = 0;
@@ -110,7 +113,8 @@ void quantize_tq2_0(const float* x, uint8_t* dst, int64_t n) {
     for (int j = 0; j < 64; j += 32) {
       for (int m = 0; m < 32; ++m) {
         uint8_t q = 0;
-        for (int l = 0; l < 4; ++l) q |= static_cast<uint8_t>((ternary_of(x[j * 4 + m + l * 32], id) + 1) << (2 * l));
+        for (int l = 0; l < 4; ++l)
+          q |= static_cast<uint8_t>((ternary_of(x[j * 4 + m + l * 32], id) + 1) << (2 * l));
         dst[j + m] = q;
       }
     }
@@ -151,13 +155,8 @@ void quantize_tq1_0(const float* x, uint8_t* dst, int64_t n) {
 
 void quantize_i2_s(const float* x, uint8_t* dst, int64_t n) {
   const float scale = block_absmax(x, n);
-  const float inv = scale != 0 ? 1.0f / scale : 0.0f;
-  std::memset(dst, 0, static_cast<size_t>(n / 4 + 32));
-  for (int64_t j = 0; j < n; ++j) {
-    const int code = ternary_of(x[j], inv) + 1;
-    const int64_t k = j % 128;
-    dst[(j / 128) * 32 + k % 32] |= static_cast<uint8_t>(code << (6 - 2 * (k / 32)));
-  }
+  i2s_pack(x, dst, n);
+  std::memset(dst + n / 4, 0, 32);
   std::memcpy(dst + n / 4, &scale, sizeof(float));
 }
 
@@ -180,28 +179,40 @@ bool can_dequantize(TensorType type) {
     case TensorType::Q6_K:
     case TensorType::TQ1_0:
     case TensorType::TQ2_0:
-    case TensorType::I2_S: return true;
-    default: return false;
+    case TensorType::I2_S:
+      return true;
+    default:
+      return false;
   }
 }
 
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
   const auto* p = static_cast<const uint8_t*>(src);
   switch (type) {
-    case TensorType::F32: std::memcpy(dst, p, static_cast<size_t>(n) * 4); return;
+    case TensorType::F32:
+      std::memcpy(dst, p, static_cast<size_t>(n) * 4);
+      return;
     case TensorType::F16:
       for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(load_u16(p + 2 * i));
       return;
     case TensorType::BF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(p + 2 * i));
       return;
-    case TensorType::Q8_0: dequant_q8_0(p, dst, n); return;
-    case TensorType::Q6_K: dequant_q6_k(p, dst, n); return;
+    case TensorType::Q8_0:
+      dequant_q8_0(p, dst, n);
+      return;
+    case TensorType::Q6_K:
+      dequant_q6_k(p, dst, n);
+      return;
     case TensorType::TQ1_0:
-    case TensorType::TQ2_0: dequant_tq(type, p, dst, n); return;
-    default: break;
+    case TensorType::TQ2_0:
+      dequant_tq(type, p, dst, n);
+      return;
+    default:
+      break;
   }
-  throw Error(ErrorCategory::model, "cannot dequantize rows of type " + std::string(to_string(type)));
+  throw Error(ErrorCategory::model,
+              "cannot dequantize rows of type " + std::string(to_string(type)));
 }
 
 void dequantize_tensor(TensorType type, const void* src, float* dst, int64_t n, int64_t n_per_row) {
@@ -219,10 +230,17 @@ void quantize_ternary(TensorType type, const float* src, void* dst, int64_t n, i
   check_shape(type, n, n_per_row);
   auto* p = static_cast<uint8_t*>(dst);
   switch (type) {
-    case TensorType::TQ1_0: quantize_tq1_0(src, p, n); return;
-    case TensorType::TQ2_0: quantize_tq2_0(src, p, n); return;
-    case TensorType::I2_S: quantize_i2_s(src, p, n); return;
-    default: break;
+    case TensorType::TQ1_0:
+      quantize_tq1_0(src, p, n);
+      return;
+    case TensorType::TQ2_0:
+      quantize_tq2_0(src, p, n);
+      return;
+    case TensorType::I2_S:
+      quantize_i2_s(src, p, n);
+      return;
+    default:
+      break;
   }
   throw Error(ErrorCategory::config, "not a ternary type: " + std::string(to_string(type)));
 }
@@ -234,13 +252,24 @@ void tq_unpack_block(TensorType type, const void* block, int8_t* trits) {
   } else if (type == TensorType::TQ1_0) {
     unpack_tq1_0(p, trits);
   } else {
-    throw Error(ErrorCategory::internal, "tq_unpack_block: not a TQ type: " + std::string(to_string(type)));
+    throw Error(ErrorCategory::internal,
+                "tq_unpack_block: not a TQ type: " + std::string(to_string(type)));
   }
 }
 
 float tq_block_scale(TensorType type, const void* block) {
   const int64_t ts = traits(type).type_size;
   return fp16_to_fp32(load_u16(static_cast<const uint8_t*>(block) + ts - 2));
+}
+
+void i2s_pack(const float* src, uint8_t* dst, int64_t n) {
+  std::memset(dst, 0, static_cast<size_t>(n / 4));
+  for (int64_t j = 0; j < n; ++j) {
+    // bitnet.cpp's rule: the sign decides, only (near-)zeros become 0; the scale is max|x|.
+    const int code = std::fabs(static_cast<double>(src[j])) < 1e-6 ? 1 : (src[j] > 0 ? 2 : 0);
+    const int64_t k = j % 128;
+    dst[(j / 128) * 32 + k % 32] |= static_cast<uint8_t>(code << (6 - 2 * (k / 32)));
+  }
 }
 
 float i2s_scale(const void* tensor_data, int64_t n) {

@@ -62,8 +62,9 @@ bool is_ternary(TensorType type);
 // For I2_S this is n/4 (the per-tensor scale is not part of a row).
 std::optional<int64_t> row_nbytes(TensorType type, int64_t n_per_row);
 
-// Bytes of a whole tensor of n values laid out as rows of n_per_row; nullopt when the shape does not
-// fit the type (row not a multiple of the block) or overflows. I2_S adds its 32-byte scale trailer.
+// Bytes of a whole tensor of n values laid out as rows of n_per_row; nullopt when the shape does
+// not fit the type (row not a multiple of the block) or overflows. I2_S adds its 32-byte scale
+// trailer.
 std::optional<int64_t> tensor_nbytes(TensorType type, int64_t n_elements, int64_t n_per_row);
 
 }  // namespace bitnet
