@@ -504,14 +504,30 @@ void gemm_tq_tokens(const TernaryWeights& w, const QuantizedActs& a, const __m51
   const int64_t nb = w.k / kChunk;
   const int64_t subs = w.k / 32;
   alignas(64) float lanes[kTokens][8][kTile];
+  // d = d_act * d_w per (block, token, row), computed once for the 8 lanes.
+  thread_local std::vector<float> d_storage;
+  d_storage.resize(static_cast<size_t>(nb * kTokens * kTile + kTile));
+  auto* d = reinterpret_cast<__m512*>((reinterpret_cast<uintptr_t>(d_storage.data()) + 63) &
+                                      ~uintptr_t{63});
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 dw = _mm512_loadu_ps(tile_scales + b * kTile);
+    for (int t = 0; t < kTokens; ++t) {
+      const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
+      d[b * kTokens + t] = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
+    }
+  }
+  const int32_t* sub_tok[kTokens];
+  for (int t = 0; t < kTokens; ++t)
+    sub_tok[t] = sub + (t0 + std::min<int64_t>(t, tokens - 1)) * subs;
   for (int p = 0; p < 8; ++p) {
     int64_t group_of[8];
     for (int j = 0; j < 8; ++j) group_of[j] = kTq1 ? 8 * j + p : (j / 4) * 32 + 4 * p + j % 4;
     __m512 acc_f[kTokens];
     for (auto& v : acc_f) v = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      __m512i acc[kTokens];
-      for (auto& v : acc) v = _mm512_setzero_si512();
+      __m512i acc[kTokens];  // starts at -sum(q) of the lane's 32 elements: the lane's integer
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_set1_epi32(-sub_tok[t][b * 8 + p]);
 #pragma GCC unroll 8
       for (int j = 0; j < 8; ++j) {
         const int64_t g = b * 64 + group_of[j];
@@ -522,13 +538,9 @@ void gemm_tq_tokens(const TernaryWeights& w, const QuantizedActs& a, const __m51
               acc[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
         }
       }
-      const __m512 dw = _mm512_loadu_ps(tile_scales + b * kTile);
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
-        const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
-        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
-        const __m512i s = _mm512_sub_epi32(acc[t], _mm512_set1_epi32(sub[tok * subs + b * 8 + p]));
-        acc_f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc_f[t]);
+        acc_f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), d[b * kTokens + t], acc_f[t]);
       }
     }
     for (int t = 0; t < kTokens; ++t) _mm512_store_ps(lanes[t][p], acc_f[t]);
