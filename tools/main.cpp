@@ -5,8 +5,10 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "kernels/omp_policy.hpp"
 
 int main(int argc, char** argv) {
+  bitnet::kernels::apply_omp_wait_defaults(argv);  // docs/performance.md, "Threads"
   CLI::App app{"bitnet: inference and cross-validation for BitNet b1.58 models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", BITNET_CLI_VERSION);

@@ -136,6 +136,8 @@ class GgufFile {
   // The file mapping; throws bitnet::Error (internal) for a parse()d in-memory image, which has
   // none.
   const MappedFile& mapping() const;
+  // The mapping behind open(); null for parse() (bytes owned by the caller).
+  const MappedFile* mapping_or_null() const { return mapping_.get(); }
 
  private:
   std::string path_;

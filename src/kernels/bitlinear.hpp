@@ -19,7 +19,8 @@ namespace bitnet::kernels {
 // How activations are quantized before a ternary matmul. Each weight type mirrors its reference:
 //  - PerRowAbsmax (bitnet.cpp, I2_S): one scale per token row over all K inputs,
 //    s = (float)(127 / max(max|x| (in double), 1e-5)), q = clamp(round_half_even(x*s), -128, 127).
-//  - Q8K (ggml, TQ1_0/TQ2_0): one scale per 256 values, iscale = -127/max (max = the signed value of
+//  - Q8K (ggml, TQ1_0/TQ2_0): one scale per 256 values, iscale = -127/max (max = the signed value
+//  of
 //    largest magnitude, first one wins), q = min(127, round_half_even(iscale*x)), d = 1/iscale.
 enum class ActQuant { PerRowAbsmax, Q8K };
 
@@ -39,7 +40,8 @@ struct QuantizedActs {
   const int8_t* row(int64_t t) const { return q.data() + t * k; }
 };
 
-void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k, QuantizedActs& out);
+void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k,
+                       QuantizedActs& out);
 
 // A ternary weight matrix as stored in the GGUF file: n rows (outputs) of k values (inputs).
 struct TernaryWeights {
@@ -48,8 +50,8 @@ struct TernaryWeights {
   int64_t k = 0;                  // ne[0]
   int64_t n = 0;                  // ne[1]
   float tensor_scale = 1.0f;      // I2_S: the per-tensor float32 scale; unused otherwise
-  // Set by the loader when `data` lies in a MappedFile: prepare_for_kernels() then drops the pages it
-  // repacked (so memory does not double). Leave null for data in ordinary memory.
+  // Set by the loader when `data` lies in a MappedFile: prepare_for_kernels() then drops the pages
+  // it repacked (so memory does not double). Leave null for data in ordinary memory.
   const MappedFile* source = nullptr;
   // The compute layout prepare_for_kernels() may build (AVX-512, TQ2_0): per row the 64-byte code
   // parts of the blocks back to back, and the block scales as float in tiles [n/16][k/256][16].
@@ -64,22 +66,23 @@ struct TernaryWeights {
 // [n_tokens][w.n] row-major. Integer sums are exact; the float rescale follows the reference:
 //  - I2_S: y = ((float)sum(code*q) - (float)sum(q)) / s * tensor_scale, code = w + 1.
 //  - TQ*:  y = sum over 256-blocks of (float)sumi_b * (d_act_b * d_w_b), accumulated in fp32.
-void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
-                        int64_t row_end);
+void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y,
+                        int64_t row_begin, int64_t row_end);
 
 // Exact integer dot of one weight row with one activation row, blockwise (for tests and oracles):
 // out[b] = sum over block b of w*q, with blocks of 256 (TQ) or one block of k (I2_S).
-void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q, int32_t* out);
+void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q,
+                                int32_t* out);
 
 }  // namespace bitnet::kernels
 
 namespace bitnet::kernels {
 
-// The entry point the forward pass uses: quantizes x ([n_tokens][w.k]) with the rule of w's type and
-// writes y ([n_tokens][w.n]), splitting rows over n_threads. Picks the fastest kernel this CPU has
-// (src/kernels/bitlinear_dispatch.cpp); results are identical to ternary_matmul_ref.
-void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y, QuantizedActs& scratch,
-               int n_threads);
+// The entry point the forward pass uses: quantizes x ([n_tokens][w.k]) with the rule of w's type
+// and writes y ([n_tokens][w.n]), splitting rows over n_threads. Picks the fastest kernel this CPU
+// has (src/kernels/bitlinear_dispatch.cpp); results are identical to ternary_matmul_ref.
+void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
+               QuantizedActs& scratch, int n_threads);
 
 // Called once per weight at load: lets the kernels repack weights into their compute layout.
 void prepare_for_kernels(TernaryWeights& w);

@@ -43,6 +43,16 @@ void prepare_for_kernels(TernaryWeights& w) {
   }
 }
 
+void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out) {
+  const int64_t n = a.n_tokens * (a.k / 32);
+  const int8_t* q = a.q.data();
+  for (int64_t i = 0; i < n; ++i, q += 32) {
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) sum += q[j];
+    out[i] = sum;
+  }
+}
+
 void repack_tq2_0(TernaryWeights& w) {
   constexpr int64_t kTile = kRowTile;
   const int64_t nb = w.k / 256;

@@ -14,7 +14,9 @@ namespace {
 constexpr int64_t QK_K = 256;
 
 // Round half to even, as ggml's nearest_int() and the default FP environment do.
-int round_half_even(float x) { return static_cast<int>(std::nearbyintf(x)); }
+int round_half_even(float x) {
+  return static_cast<int>(std::nearbyintf(x));
+}
 
 void quantize_row_absmax(const float* x, int64_t k, int8_t* q, float* scale, int32_t* qsum) {
   double max = 0;
@@ -58,10 +60,10 @@ void quantize_row_q8k(const float* x, int64_t k, int8_t* q, float* d, int32_t* b
 
 // ggml's AVX2 TQ1_0/TQ2_0 x Q8_K dot product (the x86 build of the reference; there is no AVX-512
 // variant) sums each 256-block in 8 int32 lanes: lane p holds sum over elements e with (e % 32) / 4
-// == p of (w_e + 1) * q_e, minus the bsums of q over elements 32p..32p+31. Each lane is scaled by the
-// block's d = d_act * d_w and accumulated across blocks in its own float lane (GCC contracts the
-// multiply-add into an FMA), then the 8 lanes are reduced as hsum_float_8. The integer total is the
-// same as the plain dot; the float rounding is what the reference does.
+// == p of (w_e + 1) * q_e, minus the bsums of q over elements 32p..32p+31. Each lane is scaled by
+// the block's d = d_act * d_w and accumulated across blocks in its own float lane (GCC contracts
+// the multiply-add into an FMA), then the 8 lanes are reduced as hsum_float_8. The integer total is
+// the same as the plain dot; the float rounding is what the reference does.
 float tq_row_dot_ggml(const TernaryWeights& w, int64_t row, const QuantizedActs& a, int64_t t) {
   const int64_t nb = w.k / QK_K;
   const int64_t ts = traits(w.type).type_size;
@@ -77,7 +79,8 @@ float tq_row_dot_ggml(const TernaryWeights& w, int64_t row, const QuantizedActs&
     const float d = a.scale[t * nb + b] * tq_block_scale(w.type, row_data + b * ts);
     for (int p = 0; p < 8; ++p) acc[p] = std::fma(static_cast<float>(lane[p]), d, acc[p]);
   }
-  const float r0 = acc[4] + acc[0], r1 = acc[5] + acc[1], r2 = acc[6] + acc[2], r3 = acc[7] + acc[3];
+  const float r0 = acc[4] + acc[0], r1 = acc[5] + acc[1], r2 = acc[6] + acc[2],
+              r3 = acc[7] + acc[3];
   return (r0 + r2) + (r1 + r3);
 }
 
@@ -87,10 +90,12 @@ ActQuant act_quant_for(TensorType weight_type) {
   return weight_type == TensorType::I2_S ? ActQuant::PerRowAbsmax : ActQuant::Q8K;
 }
 
-void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k, QuantizedActs& out) {
+void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t k,
+                       QuantizedActs& out) {
   if (rule == ActQuant::Q8K && k % QK_K != 0) {
-    throw Error(ErrorCategory::model, "Q8_K activations need a row length that is a multiple of 256, got " +
-                                          std::to_string(k));
+    throw Error(
+        ErrorCategory::model,
+        "Q8_K activations need a row length that is a multiple of 256, got " + std::to_string(k));
   }
   out.rule = rule;
   out.k = k;
@@ -107,12 +112,14 @@ void quantize_acts_ref(ActQuant rule, const float* x, int64_t n_tokens, int64_t 
     out.scale.resize(static_cast<size_t>(n_tokens * nb));
     out.bsum.resize(static_cast<size_t>(n_tokens * nb));
     for (int64_t t = 0; t < n_tokens; ++t) {
-      quantize_row_q8k(x + t * k, k, out.q.data() + t * k, out.scale.data() + t * nb, out.bsum.data() + t * nb);
+      quantize_row_q8k(x + t * k, k, out.q.data() + t * k, out.scale.data() + t * nb,
+                       out.bsum.data() + t * nb);
     }
   }
 }
 
-TernaryWeights TernaryWeights::from_tensor(TensorType type, const void* data, int64_t k, int64_t n) {
+TernaryWeights TernaryWeights::from_tensor(TensorType type, const void* data, int64_t k,
+                                           int64_t n) {
   if (!is_ternary(type)) {
     throw Error(ErrorCategory::model, "not a ternary weight type: " + std::string(to_string(type)));
   }
@@ -129,7 +136,8 @@ TernaryWeights TernaryWeights::from_tensor(TensorType type, const void* data, in
   return w;
 }
 
-void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q, int32_t* out) {
+void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8_t* q,
+                                int32_t* out) {
   if (w.type == TensorType::I2_S) {
     const uint8_t* packed = w.data;
     int32_t sum = 0;
@@ -148,8 +156,8 @@ void ternary_row_dot_blocks_ref(const TernaryWeights& w, int64_t row, const int8
   }
 }
 
-void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
-                        int64_t row_end) {
+void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y,
+                        int64_t row_begin, int64_t row_end) {
   const int64_t nb = w.type == TensorType::I2_S ? 1 : w.k / QK_K;
   std::vector<int32_t> sums(static_cast<size_t>(nb));
   for (int64_t t = 0; t < a.n_tokens; ++t) {
@@ -159,7 +167,8 @@ void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* 
       if (w.type == TensorType::I2_S) {
         // sum(code*q) - sum(q) == sum(w*q); both sums are exact in float for any real K.
         const int32_t code_sum = sums[0] + a.qsum[t];
-        out = (static_cast<float>(code_sum) - static_cast<float>(a.qsum[t])) / a.scale[t] * w.tensor_scale;
+        out = (static_cast<float>(code_sum) - static_cast<float>(a.qsum[t])) / a.scale[t] *
+              w.tensor_scale;
       } else {
         out = tq_row_dot_ggml(w, r, a, t);
       }

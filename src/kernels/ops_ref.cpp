@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/fp16.hpp"
+#include "kernels/cpu_features.hpp"
 
 namespace bitnet::kernels {
 
@@ -85,7 +86,25 @@ void softmax_scaled_ref(float* scores, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) scores[i] *= inv;
 }
 
+namespace {
+bool use_avx512() {
+  static const bool yes = selected_isa() == Isa::avx512;
+  return yes;
+}
+}  // namespace
+
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
+  return use_avx512() ? dot_f16_vecdot_avx512(w, x, n) : dot_f16_vecdot_scalar(w, x, n);
+}
+float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
+  return use_avx512() ? dot_f16_lanes16_avx512(w, x, n) : dot_f16_lanes16_scalar(w, x, n);
+}
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
+  // Exact products: the fma of the AVX-512 lanes16 is the plain add of this definition.
+  return use_avx512() ? dot_f16_lanes16_avx512(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
+}
+
+float dot_f16_vecdot_scalar(const uint16_t* w, const float* x, int64_t n) {
   const int64_t np = n & ~int64_t{63};
   float acc[4][16] = {};
   for (int64_t i = 0; i < np; i += 64) {
@@ -106,7 +125,7 @@ float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
   return static_cast<float>(sum);
 }
 
-float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
+float dot_f16_lanes16_scalar(const uint16_t* w, const float* x, int64_t n) {
   float acc[16] = {};
   const int64_t full = n & ~int64_t{15};
   // A float fma is round(a*b + c); a*b is exact in double and the double sum is exact unless the
@@ -124,7 +143,7 @@ float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
   return reduce_add16(acc);
 }
 
-float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
+float dot_f16_lanes16_exact_scalar(const uint16_t* w, const float* x, int64_t n) {
   float acc[16] = {};
   const int64_t full = n & ~int64_t{15};
   for (int64_t c = 0; c < full; c += 16) {

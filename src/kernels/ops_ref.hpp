@@ -55,6 +55,15 @@ float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_plain(const uint16_t* w, const float* x, int64_t n);
 float dot_f32_plain(const float* a, const float* b, int64_t n);
 
+// The scalar definitions of the above (what the SIMD versions are tested against); the functions
+// above call the AVX-512 versions when that kernel set is selected (BITNET_CPU).
+float dot_f16_vecdot_scalar(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_lanes16_scalar(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_lanes16_exact_scalar(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_vecdot_avx512(const uint16_t* w, const float* x, int64_t n);
+// With a hardware fma (the reference's): equal to lanes16_scalar barring its rare double roundings.
+float dot_f16_lanes16_avx512(const uint16_t* w, const float* x, int64_t n);
+
 // The 16-lane reduction of _mm512_reduce_add_ps (halves added pairwise down to one value).
 float reduce_add16(const float* lanes);
 

@@ -44,6 +44,11 @@ void quantize_acts_avx512(ActQuant rule, const float* x, int64_t n_tokens, int64
 void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
                            int64_t row_begin, int64_t row_end);
 
+// ggml's TQ x Q8_K dot (the oracle, tq_row_dot_ggml) keeps 8 int32 lanes per 256-block; lane p
+// subtracts the sum of q over elements 32p..32p+31. out[t][k/32] receives those sums for every
+// token of a (Q8K activations). Called by the TQ kernels once per call.
+void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out);
+
 // Builds w.packed_* for TQ2_0 (the AVX-512 compute layout, see TernaryWeights); keeps w.data.
 void repack_tq2_0(TernaryWeights& w);
 

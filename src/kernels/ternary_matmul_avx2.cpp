@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "common/fp16.hpp"
 #include "kernels/ternary_kernels.hpp"
@@ -60,13 +61,13 @@ struct Avx2 {
     _mm256_store_si256(reinterpret_cast<__m256i*>(out), total);
   }
 
-  // acc += (float)(sums - bsum) * d, lane-wise: the reference's per-block step.
-  static void accumulate_scaled(float* acc, const int32_t* sums, const int32_t* bsum,
-                                const float* d) {
-    const __m256i s = _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(sums)),
-                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(bsum)));
-    const __m256 prod = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_load_ps(d));
-    _mm256_store_ps(acc, _mm256_add_ps(_mm256_load_ps(acc), prod));
+  // TQ: acc[p] += (float)(lanes[p] - sub[p]) * d for ggml's 8 lanes (dword p of a maddubs + madd
+  // over 32 consecutive elements is ggml's lane p), one FMA per lane as the oracle.
+  static void accumulate_lanes(float* acc, IVec lanes, const int32_t* sub, float d) {
+    const __m256i s =
+        _mm256_sub_epi32(lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub)));
+    _mm256_store_ps(acc,
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), _mm256_load_ps(acc)));
   }
 };
 
@@ -110,6 +111,51 @@ inline __m256 row_scales(const uint8_t* const* rows, int64_t offset) {
   return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
+inline float hsum8_ggml(const float* l) {
+  return ((l[4] + l[0]) + (l[6] + l[2])) + ((l[5] + l[1]) + (l[7] + l[3]));
+}
+
+// One token x TQ2_0, 8 rows at a time: block128_sum's dword j already is ggml's lane j for its 128
+// values, so a row's two halves added give the block's 8 lanes, rescaled per block as the oracle
+// (one FMA per lane) and reduced in ggml's hsum order at the end.
+void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                int64_t row_end) {
+  const int64_t row_bytes = w.k / 256 * 66;
+  const int64_t nb = w.k / 256;
+  const int8_t* q = a.row(0);
+  thread_local std::vector<int32_t> sub;
+  sub.resize(static_cast<size_t>(w.k / 32));
+  q8k_sub_block_sums(a, sub.data());
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, row_end - r0));
+    const uint8_t* row_ptr[kRows];
+    for (int i = 0; i < kRows; ++i) {
+      row_ptr[i] = w.data + std::min<int64_t>(r0 + i, row_end - 1) * row_bytes;
+    }
+    __m256 acc[kRows];
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const int8_t* qb = q + b * 256;
+      const __m256i sb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + b * 8));
+      alignas(32) float d[kRows];
+      _mm256_store_ps(d,
+                      _mm256_mul_ps(_mm256_set1_ps(a.scale[b]), row_scales(row_ptr, b * 66 + 64)));
+#pragma GCC unroll 8
+      for (int i = 0; i < kRows; ++i) {
+        const uint8_t* p = row_ptr[i] + b * 66;
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * row_bytes), _MM_HINT_T1);
+        const __m256i lanes =
+            _mm256_add_epi32(block128_sum<false>(p, qb), block128_sum<false>(p + 32, qb + 128));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lanes, sb)),
+                                 _mm256_set1_ps(d[i]), acc[i]);
+      }
+    }
+    alignas(32) float lanes[kRows][8];
+    for (int i = 0; i < kRows; ++i) _mm256_store_ps(lanes[i], acc[i]);
+    for (int i = 0; i < rows; ++i) y[r0 + i] = hsum8_ggml(lanes[i]);
+  }
+}
+
 template <bool kI2S>
 void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
                int64_t row_end) {
@@ -135,17 +181,6 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
       };
       part0 = _mm256_add_epi32(part0, reduce4(row_sum(0), row_sum(1), row_sum(2), row_sum(3)));
       part1 = _mm256_add_epi32(part1, reduce4(row_sum(4), row_sum(5), row_sum(6), row_sum(7)));
-      if constexpr (!kI2S) {
-        if (blk % 2 == 1) {  // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), as the reference
-          const int64_t b = blk / 2;
-          const __m256i sums = finish_reduce8(part0, part1);
-          part0 = part1 = _mm256_setzero_si256();
-          const __m256 d =
-              _mm256_mul_ps(_mm256_set1_ps(a.scale[b]), row_scales(row_ptr, b * 66 + 64));
-          const __m256i s = _mm256_sub_epi32(sums, _mm256_set1_epi32(a.bsum[b]));
-          acc_f = _mm256_add_ps(acc_f, _mm256_mul_ps(_mm256_cvtepi32_ps(s), d));
-        }
-      }
     }
     if constexpr (kI2S) {  // ((float)sum(c*q) - (float)sum(q)) / s * tensor_scale
       acc_f = _mm256_sub_ps(_mm256_cvtepi32_ps(finish_reduce8(part0, part1)),
@@ -166,7 +201,7 @@ void ternary_matmul_avx2(const TernaryWeights& w, const QuantizedActs& a, float*
   if (a.n_tokens == 1 && simd_handles(w) && w.type == TensorType::I2_S) {
     gemv_2bit<true>(w, a, y, row_begin, row_end);
   } else if (a.n_tokens == 1 && simd_handles(w) && w.type == TensorType::TQ2_0) {
-    gemv_2bit<false>(w, a, y, row_begin, row_end);
+    gemv_tq2_0(w, a, y, row_begin, row_end);
   } else {
     x86::ternary_matmul_simd<Avx2>(w, a, y, row_begin, row_end);
   }

@@ -106,6 +106,33 @@ inline void store_rows(float* out, __m512 v, int rows) {
   _mm512_mask_storeu_ps(out, static_cast<__mmask16>((1u << rows) - 1), v);
 }
 
+// ggml's hsum_float_8 over the 8 lane accumulators of one output (see tq_row_dot_ggml).
+inline float hsum8_ggml(const float* l) {
+  return ((l[4] + l[0]) + (l[6] + l[2])) + ((l[5] + l[1]) + (l[7] + l[3]));
+}
+
+// Per-block TQ rescale of 16 rows in 8 row pairs: lanes[h] holds the 8 ggml lanes of rows 2h (low
+// half) and 2h + 1; acc[h] += (float)(lanes - sub) * (d_act * d_w), one FMA per lane, as the
+// oracle.
+inline void accumulate_row_pairs(const __m512i* lanes, __m256i sub, __m512 d_rows, __m512* acc) {
+  const __m512i sub2 = _mm512_broadcast_i64x4(sub);
+#pragma GCC unroll 8
+  for (int h = 0; h < 8; ++h) {
+    const __m512i idx = _mm512_set_epi32(2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1,
+                                         2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h, 2 * h, 2 * h,
+                                         2 * h, 2 * h, 2 * h, 2 * h, 2 * h);
+    const __m512 d = _mm512_permutexvar_ps(idx, d_rows);
+    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lanes[h], sub2)), d, acc[h]);
+  }
+}
+
+// Final ggml horizontal sums of the row-pair accumulators, stored for `rows` rows.
+inline void store_row_pairs(float* out, const __m512* acc, int rows) {
+  alignas(64) float lanes[kTile][8];
+  for (int h = 0; h < 8; ++h) _mm512_store_ps(lanes[2 * h], acc[h]);
+  for (int i = 0; i < rows; ++i) out[i] = hsum8_ggml(lanes[i]);
+}
+
 // Codes of the l-th 32-value group of each 128-value half of a 64-byte load.
 template <bool kI2S, int l>
 inline __m512i codes_at(__m512i x) {
@@ -118,6 +145,75 @@ inline __m512i codes_at(__m512i x) {
   }
 }
 
+// Permutes each 256-chunk of q so that 64-byte vector l holds [q(l*32 .. +32), q(128 + l*32 ..
+// +32)]: the values a 64-byte load of 2-bit codes yields at the l-th shift.
+void permute_for_2bit(const int8_t* q, int64_t k, std::vector<int8_t>& perm) {
+  const int64_t full_chunks = k / kChunk;
+  perm.resize(static_cast<size_t>(k));
+  for (int64_t c = 0; c < full_chunks; ++c) {
+    for (int l = 0; l < 4; ++l) {
+      std::memcpy(&perm[c * kChunk + l * 64], q + c * kChunk + l * 32, 32);
+      std::memcpy(&perm[c * kChunk + l * 64 + 32], q + c * kChunk + 128 + l * 32, 32);
+    }
+  }
+  if (k % kChunk != 0) std::memcpy(&perm[full_chunks * kChunk], q + full_chunks * kChunk, 128);
+}
+
+std::vector<int32_t>& thread_buffer_i32() {
+  thread_local std::vector<int32_t> buffer;
+  return buffer;
+}
+
+// One token x TQ2_0, 16 rows at a time. A row's 4 dpbusd over a 256-chunk leave dwords j and j + 8
+// holding the elements e with (e % 32) / 4 == j: their sum is ggml's lane j. Row pairs are folded
+// into one vector of 2 x 8 lanes and rescaled per block as the oracle.
+void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                int64_t row_end) {
+  const Layout lay = layout_of(w);
+  const int64_t nb = w.k / kChunk;
+  std::vector<int8_t>& perm = thread_buffer_i8();
+  permute_for_2bit(a.row(0), w.k, perm);
+  std::vector<int32_t>& sub = thread_buffer_i32();
+  sub.resize(static_cast<size_t>(w.k / 32));
+  q8k_sub_block_sums(a, sub.data());
+
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
+    const uint8_t* row_ptr[kTile];
+    for (int i = 0; i < kTile; ++i) {
+      row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+    }
+    __m512 acc[8];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    for (int64_t c = 0; c < nb; ++c) {
+      const int8_t* pa = perm.data() + c * kChunk;
+      const __m512i a0 = _mm512_loadu_si512(pa), a1 = _mm512_loadu_si512(pa + 64);
+      const __m512i a2 = _mm512_loadu_si512(pa + 128), a3 = _mm512_loadu_si512(pa + 192);
+      const auto row_dot = [&](int i) {
+        const uint8_t* p = row_ptr[i] + c * lay.chunk_bytes;
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
+        const __m512i x = _mm512_loadu_si512(p);
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<false, 0>(x), a0);
+        s = _mm512_dpbusd_epi32(s, codes_at<false, 1>(x), a1);
+        s = _mm512_dpbusd_epi32(s, codes_at<false, 2>(x), a2);
+        return _mm512_dpbusd_epi32(s, codes_at<false, 3>(x), a3);
+      };
+      __m512i lanes[8];
+#pragma GCC unroll 8
+      for (int h = 0; h < 8; ++h) {
+        const __m512i s0 = row_dot(2 * h), s1 = row_dot(2 * h + 1);
+        lanes[h] = _mm512_add_epi32(_mm512_shuffle_i32x4(s0, s1, 0x44),
+                                    _mm512_shuffle_i32x4(s0, s1, 0xEE));
+      }
+      const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[c]),
+                                     block_scales(lay, nb, r0, row_end - 1, c, row_ptr));
+      accumulate_row_pairs(
+          lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + c * 8)), d, acc);
+    }
+    store_row_pairs(y + r0, acc, rows);
+  }
+}
+
 template <bool kI2S>
 void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
                int64_t row_end) {
@@ -126,17 +222,8 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
   const bool half_tail = w.k % kChunk != 0;  // I2_S rows of 128 * odd
   const int8_t* q = a.row(0);
 
-  // Permute each 256-chunk so that 64-byte vector l holds [q(l*32 .. +32), q(128 + l*32 .. +32)]:
-  // the values a 64-byte load of codes yields at the l-th shift.
   std::vector<int8_t>& perm = thread_buffer_i8();
-  perm.resize(static_cast<size_t>(w.k));
-  for (int64_t c = 0; c < full_chunks; ++c) {
-    for (int l = 0; l < 4; ++l) {
-      std::memcpy(&perm[c * kChunk + l * 64], q + c * kChunk + l * 32, 32);
-      std::memcpy(&perm[c * kChunk + l * 64 + 32], q + c * kChunk + 128 + l * 32, 32);
-    }
-  }
-  if (half_tail) std::memcpy(&perm[full_chunks * kChunk], q + full_chunks * kChunk, 128);
+  permute_for_2bit(q, w.k, perm);
 
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
     const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
@@ -168,14 +255,6 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
       for (int g = 0; g < 4; ++g) {
         part[g] = _mm512_add_epi32(part[g], reduce4(row_sum(4 * g), row_sum(4 * g + 1),
                                                     row_sum(4 * g + 2), row_sum(4 * g + 3)));
-      }
-      if constexpr (!kI2S) {  // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), as the reference
-        const __m512i sums = finish_reduce16(part);
-        for (auto& v : part) v = _mm512_setzero_si512();
-        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[c]),
-                                       block_scales(lay, full_chunks, r0, row_end - 1, c, row_ptr));
-        const __m512i s = _mm512_sub_epi32(sums, _mm512_set1_epi32(a.bsum[c]));
-        acc_f = _mm512_add_ps(acc_f, _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
       }
     }
     if constexpr (kI2S) {
@@ -221,64 +300,76 @@ inline __m256i times3(__m256i q) {
   return _mm256_add_epi8(q, _mm256_add_epi8(q, q));
 }
 
-// One token x TQ1_0, row by row: a block's qs[0..32) gives 5 x 32 codes in element order; its last
-// 20 bytes (qs[32..48), qh[0..4)) are loaded as one vector whose trit n pairs with an activation
-// vector built per block: [q(160 + 16n .. +16), q(240 + 4n .. +4), zeros].
+// One token x TQ1_0, row by row. dpbusd sums 4 adjacent bytes into a dword, so every vector is laid
+// out for dword j to hold elements of ggml's lane j ((e % 32) / 4 == j) of the block:
+//  - qs[0..32): trit n of byte m is element 32n + m, activations in element order;
+//  - qs[32..48) (broadcast to both 128-bit halves): trit n of byte m is element 160 + 16n + m,
+//  lanes
+//    0-3 for even n, 4-7 for odd n: the activations sit in the matching half, zeros in the other;
+//  - qh[0..4) (broadcast, dword 4 + n multiplied by 3^n): trit n is elements 240 + 4n .. + 3, lane
+//    4 + n, activations [zeros16, q(240 .. 256)].
 void gemv_tq1_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
                 int64_t row_end) {
   const Layout lay = layout_of(w);
   const int64_t nb = w.k / kChunk;
   const int8_t* q = a.row(0);
-  constexpr int64_t kBlockActs = 160 + 5 * 32;  // per block: 5 natural vectors, 5 built ones
+  constexpr int64_t kBlockActs = 160 + 5 * 32 + 32;
   std::vector<int8_t>& perm = thread_buffer_i8();
   perm.assign(static_cast<size_t>(nb * kBlockActs), 0);
   for (int64_t b = 0; b < nb; ++b) {
     int8_t* dst = perm.data() + b * kBlockActs;
     const int8_t* src = q + b * kChunk;
     std::memcpy(dst, src, 160);
-    for (int n = 0; n < 5; ++n) {
-      std::memcpy(dst + 160 + 32 * n, src + 160 + 16 * n, 16);
-      if (n < 4) std::memcpy(dst + 160 + 32 * n + 16, src + 240 + 4 * n, 4);
-    }
+    for (int n = 0; n < 5; ++n)
+      std::memcpy(dst + 160 + 32 * n + 16 * (n % 2), src + 160 + 16 * n, 16);
+    std::memcpy(dst + 320 + 16, src + 240, 16);
   }
+  std::vector<int32_t>& sub = thread_buffer_i32();
+  sub.resize(static_cast<size_t>(w.k / 32));
+  q8k_sub_block_sums(a, sub.data());
+
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
     const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
     const uint8_t* row_ptr[kTile];
     for (int i = 0; i < kTile; ++i) {
       row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
     }
-    __m512 acc_f = _mm512_setzero_ps();
+    __m512 acc[8];
+    for (auto& v : acc) v = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const int8_t* pa = perm.data() + b * kBlockActs;
-      const auto row_sum = [&](int i) {
+      const auto act = [&](int64_t offset) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + offset));
+      };
+      const auto row_dot = [&](int i) {
         const uint8_t* p = row_ptr[i] + b * 54;
         _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
         __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-        __m256i t = _mm256_maskz_loadu_epi8(0xFFFFF, p + 32);  // never reads past the block
+        __m256i t =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)));
         __m256i s = _mm256_setzero_si256();
         for (int n = 0; n < 5; ++n, x = times3(x), t = times3(t)) {
-          s = _mm256_dpbusd_epi32(
-              s, tq1_digits256(x),
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 32 * n)));
-          s = _mm256_dpbusd_epi32(
-              s, tq1_digits256(t),
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 160 + 32 * n)));
+          s = _mm256_dpbusd_epi32(s, tq1_digits256(x), act(32 * n));
+          s = _mm256_dpbusd_epi32(s, tq1_digits256(t), act(160 + 32 * n));
         }
-        return _mm512_zextsi256_si512(s);
+        __m256i h =
+            _mm256_set1_epi32(static_cast<int>(load_u32(reinterpret_cast<const int8_t*>(p + 48))));
+        h = _mm256_blend_epi32(h, times3(h), 0xE0);
+        h = _mm256_blend_epi32(h, times3(h), 0xC0);
+        h = _mm256_blend_epi32(h, times3(h), 0x80);
+        return _mm256_dpbusd_epi32(s, tq1_digits256(h), act(320));
       };
-      __m512i part[4];
-#pragma GCC unroll 4
-      for (int g = 0; g < 4; ++g) {
-        part[g] =
-            reduce4(row_sum(4 * g), row_sum(4 * g + 1), row_sum(4 * g + 2), row_sum(4 * g + 3));
+      __m512i lanes[8];
+#pragma GCC unroll 8
+      for (int h = 0; h < 8; ++h) {
+        lanes[h] =
+            _mm512_inserti64x4(_mm512_castsi256_si512(row_dot(2 * h)), row_dot(2 * h + 1), 1);
       }
-      // acc += (float)(sum(c*q) - sum(q)) * (d_act * d_w), block by block as the reference
-      const __m512i sums = finish_reduce16(part);
       const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[b]), row_scales(row_ptr, b * 54 + 52));
-      const __m512i s = _mm512_sub_epi32(sums, _mm512_set1_epi32(a.bsum[b]));
-      acc_f = _mm512_add_ps(acc_f, _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+      accumulate_row_pairs(
+          lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + b * 8)), d, acc);
     }
-    store_rows(y + r0, acc_f, rows);
+    store_row_pairs(y + r0, acc, rows);
   }
 }
 
@@ -289,7 +380,7 @@ void gemv(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
   } else if (w.type == TensorType::TQ1_0) {
     gemv_tq1_0(w, a, y, row_begin, row_end);
   } else {
-    gemv_2bit<false>(w, a, y, row_begin, row_end);
+    gemv_tq2_0(w, a, y, row_begin, row_end);
   }
 }
 
@@ -373,9 +464,99 @@ inline void interleave_groups(const int8_t* src, bool reversed, int8_t* dst) {
   _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
 }
 
+constexpr int kTokens = 8;  // token rows per register tile of the GEMM
+
+// I2_S: one integer sum per (row, token) over the whole row, rescaled once as the oracle.
+void gemm_i2s_tokens(const TernaryWeights& w, const QuantizedActs& a, const __m512i* tile_codes,
+                     const int8_t* const* act, int64_t groups, int64_t t0, int64_t tokens, float* y,
+                     int rows) {
+  __m512i acc[kTokens];
+  for (auto& v : acc) v = _mm512_setzero_si512();
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m512i wv = tile_codes[g];
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      acc[t] = _mm512_dpbusd_epi32(acc[t], wv,
+                                   _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
+    }
+  }
+  for (int t = 0; t < tokens; ++t) {
+    const int64_t tok = t0 + t;
+    __m512 out =
+        _mm512_sub_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_set1_ps(static_cast<float>(a.qsum[tok])));
+    out = _mm512_mul_ps(_mm512_div_ps(out, _mm512_set1_ps(a.scale[tok])),
+                        _mm512_set1_ps(w.tensor_scale));
+    store_rows(y + tok * w.n, out, rows);
+  }
+}
+
+// TQ: ggml keeps 8 float lanes per output (see tq_row_dot_ggml), so the sums are taken lane by
+// lane: lane p of block b is the 8 code dwords (groups of 4 weights) whose elements e have (e % 32)
+// / 4
+// == p. TQ2_0 dwords (activations interleaved per 128-block) hold elements l*32 + m, lane m / 4:
+// groups 4p..4p+3 and 32+4p..32+4p+3; TQ1_0 dwords are in element order, lane g % 8: groups 8j + p.
+// Each lane's FMA chain over the blocks is independent, so lanes are the outer loop and the 8
+// tokens' chains stay in registers.
+template <bool kTq1>
+void gemm_tq_tokens(const TernaryWeights& w, const QuantizedActs& a, const __m512i* tile_codes,
+                    const float* tile_scales, const int32_t* sub, const int8_t* const* act,
+                    int64_t t0, int64_t tokens, float* y, int rows) {
+  const int64_t nb = w.k / kChunk;
+  const int64_t subs = w.k / 32;
+  alignas(64) float lanes[kTokens][8][kTile];
+  // d = d_act * d_w per (block, token, row), computed once for the 8 lanes.
+  thread_local std::vector<float> d_storage;
+  d_storage.resize(static_cast<size_t>(nb * kTokens * kTile + kTile));
+  auto* d = reinterpret_cast<__m512*>((reinterpret_cast<uintptr_t>(d_storage.data()) + 63) &
+                                      ~uintptr_t{63});
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 dw = _mm512_loadu_ps(tile_scales + b * kTile);
+    for (int t = 0; t < kTokens; ++t) {
+      const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
+      d[b * kTokens + t] = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
+    }
+  }
+  const int32_t* sub_tok[kTokens];
+  for (int t = 0; t < kTokens; ++t)
+    sub_tok[t] = sub + (t0 + std::min<int64_t>(t, tokens - 1)) * subs;
+  for (int p = 0; p < 8; ++p) {
+    int64_t group_of[8];
+    for (int j = 0; j < 8; ++j) group_of[j] = kTq1 ? 8 * j + p : (j / 4) * 32 + 4 * p + j % 4;
+    __m512 acc_f[kTokens];
+    for (auto& v : acc_f) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      __m512i acc[kTokens];  // starts at -sum(q) of the lane's 32 elements: the lane's integer
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_set1_epi32(-sub_tok[t][b * 8 + p]);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        const int64_t g = b * 64 + group_of[j];
+        const __m512i wv = tile_codes[g];
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          acc[t] = _mm512_dpbusd_epi32(
+              acc[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
+        }
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) {
+        acc_f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), d[b * kTokens + t], acc_f[t]);
+      }
+    }
+    for (int t = 0; t < kTokens; ++t) _mm512_store_ps(lanes[t][p], acc_f[t]);
+  }
+  for (int t = 0; t < tokens; ++t) {
+    const auto l = [&](int p) { return _mm512_load_ps(lanes[t][p]); };
+    // hsum_float_8 in ggml's order, 16 rows at once
+    const __m512 r0 = _mm512_add_ps(l(4), l(0)), r1 = _mm512_add_ps(l(5), l(1));
+    const __m512 r2 = _mm512_add_ps(l(6), l(2)), r3 = _mm512_add_ps(l(7), l(3));
+    store_rows(y + (t0 + t) * w.n, _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3)),
+               rows);
+  }
+}
+
 void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
           int64_t row_end) {
-  constexpr int kTokens = 8;  // token rows per register tile
   const Layout lay = layout_of(w);
   const int64_t groups = w.k / 4;  // (row, 4 weights) dwords per row
   const int64_t nb = lay.i2s ? 1 : w.k / kChunk;
@@ -394,6 +575,9 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
   tile_storage.resize(static_cast<size_t>(groups * 64 + 64));
   auto* tile_codes = reinterpret_cast<__m512i*>(
       (reinterpret_cast<uintptr_t>(tile_storage.data()) + 63) & ~uintptr_t{63});
+  std::vector<int32_t>& sub = thread_buffer_i32();
+  sub.resize(lay.i2s ? 0 : static_cast<size_t>(a.n_tokens * (w.k / 32)));
+  if (!lay.i2s) q8k_sub_block_sums(a, sub.data());
   thread_local std::vector<float> tile_scales;
   tile_scales.resize(static_cast<size_t>(nb * kTile));
 
@@ -427,46 +611,14 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
       for (int t = 0; t < kTokens; ++t) {
         act[t] = act_base + (t0 + std::min<int64_t>(t, tokens - 1)) * w.k;
       }
-      __m512 acc_f[kTokens];
-      __m512i acc[kTokens];
-      for (int t = 0; t < kTokens; ++t) {
-        acc_f[t] = _mm512_setzero_ps();
-        acc[t] = _mm512_setzero_si512();
-      }
-      const int64_t block_groups = lay.i2s ? groups : kChunk / 4;
-      for (int64_t b = 0; b < nb; ++b) {
-        if (!lay.i2s) {
-          for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_si512();
-        }
-        const int64_t g_end = (b + 1) * block_groups;
-        for (int64_t g = b * block_groups; g < g_end; ++g) {
-          const __m512i wv = tile_codes[g];
-#pragma GCC unroll 8
-          for (int t = 0; t < kTokens; ++t) {
-            acc[t] = _mm512_dpbusd_epi32(
-                acc[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
-          }
-        }
-        if (!lay.i2s) {
-          const __m512 dw = _mm512_loadu_ps(&tile_scales[b * kTile]);
-          for (int t = 0; t < kTokens; ++t) {
-            const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
-            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
-            const __m512i s = _mm512_sub_epi32(acc[t], _mm512_set1_epi32(a.bsum[tok * nb + b]));
-            acc_f[t] = _mm512_add_ps(acc_f[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
-          }
-        }
-      }
-      for (int t = 0; t < tokens; ++t) {
-        const int64_t tok = t0 + t;
-        __m512 out = acc_f[t];
-        if (lay.i2s) {
-          out = _mm512_sub_ps(_mm512_cvtepi32_ps(acc[t]),
-                              _mm512_set1_ps(static_cast<float>(a.qsum[tok])));
-          out = _mm512_mul_ps(_mm512_div_ps(out, _mm512_set1_ps(a.scale[tok])),
-                              _mm512_set1_ps(w.tensor_scale));
-        }
-        store_rows(y + tok * w.n + r0, out, rows);
+      if (lay.i2s) {
+        gemm_i2s_tokens(w, a, tile_codes, act, groups, t0, tokens, y + r0, rows);
+      } else if (lay.tq1) {
+        gemm_tq_tokens<true>(w, a, tile_codes, tile_scales.data(), sub.data(), act, t0, tokens,
+                             y + r0, rows);
+      } else {
+        gemm_tq_tokens<false>(w, a, tile_codes, tile_scales.data(), sub.data(), act, t0, tokens,
+                              y + r0, rows);
       }
     }
   }

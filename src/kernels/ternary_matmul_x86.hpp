@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "common/fp16.hpp"
 #include "kernels/bitlinear.hpp"
@@ -31,8 +32,8 @@ inline float tq_row_block_scale(const TernaryWeights& w, int64_t r, int64_t b) {
 
 // Rows [r0, r0 + rows) (rows <= MR) for tokens [t0, t0 + tokens) (tokens <= NT * kPanelTiles).
 template <class V, int MR, int NT>
-void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t r0, int rows,
-                  int64_t t0, int64_t tokens) {
+void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, const int32_t* sub, float* y,
+                  int64_t r0, int rows, int64_t t0, int64_t tokens) {
   constexpr int L = MR * NT;
   static_assert(L == V::kLanes);
   const bool is_tq = w.type != TensorType::I2_S;
@@ -41,14 +42,16 @@ void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, float* y, int
   const int tiles = static_cast<int>((tokens + NT - 1) / NT);
 
   alignas(64) uint8_t codes[MR][kChunk];
-  alignas(64) float acc_f[kPanelTiles][L];
+  // TQ: ggml's 8 float lanes per output (see tq_row_dot_ggml); I2_S: one integer sum per output.
+  alignas(64) float acc_f[kPanelTiles][L][8];
   alignas(64) int32_t acc_i[kPanelTiles][L];
   alignas(64) int32_t sums[L];
-  alignas(64) float d_lane[L];
-  alignas(64) int32_t bsum_lane[L];
   float d_row[MR] = {};
-  std::memset(acc_f, 0, sizeof(acc_f[0]) * tiles);
-  std::memset(acc_i, 0, sizeof(acc_i[0]) * tiles);
+  if (is_tq) {
+    std::memset(acc_f, 0, sizeof(acc_f[0]) * tiles);
+  } else {
+    std::memset(acc_i, 0, sizeof(acc_i[0]) * tiles);
+  }
   if (rows < MR) std::memset(codes[rows], 0, kChunk * (MR - rows));  // rows past the end stay zero
 
   for (int64_t c = 0; c < n_chunks; ++c) {
@@ -67,19 +70,18 @@ void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, float* y, int
       typename V::IVec acc[L];
       for (auto& v : acc) v = V::zero();
       V::template dot<MR, NT>(codes[0], kChunk, acts, len, acc);
-      V::reduce_store(acc, sums);
-      if (is_tq) {
+      if (is_tq) {  // codes are in element order: the dot's dword p is ggml's lane p
         for (int t = 0; t < NT; ++t) {
           const int64_t tok = t0 + std::min<int64_t>(tile * NT + t, tokens - 1);
           const float d_act = a.scale[tok * nb + c];
-          const int32_t bsum = a.bsum[tok * nb + c];
+          const int32_t* sub_tok = sub + tok * (w.k / 32) + c * 8;
           for (int i = 0; i < MR; ++i) {
-            d_lane[i * NT + t] = d_act * d_row[i];
-            bsum_lane[i * NT + t] = bsum;
+            V::accumulate_lanes(acc_f[tile][i * NT + t], acc[i * NT + t], sub_tok,
+                                d_act * d_row[i]);
           }
         }
-        V::accumulate_scaled(acc_f[tile], sums, bsum_lane, d_lane);
       } else {
+        V::reduce_store(acc, sums);
         for (int l = 0; l < L; ++l) acc_i[tile][l] += sums[l];
       }
     }
@@ -91,8 +93,9 @@ void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, float* y, int
       float* out = y + tok * w.n + r0;
       for (int i = 0; i < rows; ++i) {
         const int l = i * NT + t;
-        if (is_tq) {
-          out[i] = acc_f[tile][l];
+        if (is_tq) {  // ggml's hsum_float_8
+          const float* f = acc_f[tile][l];
+          out[i] = ((f[4] + f[0]) + (f[6] + f[2])) + ((f[5] + f[1]) + (f[7] + f[3]));
         } else {  // sum(c*q) - sum(q), as ternary_matmul_ref
           out[i] = (static_cast<float>(acc_i[tile][l]) - static_cast<float>(a.qsum[tok])) /
                    a.scale[tok] * w.tensor_scale;
@@ -106,10 +109,17 @@ template <class V, int MR, int NT>
 void matmul_rows(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
                  int64_t row_end) {
   constexpr int64_t kPanelTokens = static_cast<int64_t>(NT) * kPanelTiles;
+  // TQ: q sums over 32-element sub-blocks per token (ggml's lanes subtract them).
+  thread_local std::vector<int32_t> sub;
+  if (w.type != TensorType::I2_S) {
+    sub.resize(static_cast<size_t>(a.n_tokens * (w.k / 32)));
+    q8k_sub_block_sums(a, sub.data());
+  }
   for (int64_t r0 = row_begin; r0 < row_end; r0 += MR) {
     const int rows = static_cast<int>(std::min<int64_t>(MR, row_end - r0));
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kPanelTokens) {
-      matmul_panel<V, MR, NT>(w, a, y, r0, rows, t0, std::min(kPanelTokens, a.n_tokens - t0));
+      matmul_panel<V, MR, NT>(w, a, sub.data(), y, r0, rows, t0,
+                              std::min(kPanelTokens, a.n_tokens - t0));
     }
   }
 }

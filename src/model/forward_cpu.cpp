@@ -3,6 +3,8 @@
 // docs/architecture.md); the small ops are the scalar mirrors in kernels/ops_ref.
 #include "model/forward_cpu.hpp"
 
+#include "kernels/f16_gemv.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -56,6 +58,7 @@ CpuForward::CpuForward(const Model& model, KvCache& kv, int n_threads,
   qh_.resize(threads * static_cast<size_t>(c_.head_dim));
   row_.resize(threads * static_cast<size_t>(c_.n_embd));
   hidden_.resize(static_cast<size_t>(c_.n_embd));
+  hidden_f16_.resize(static_cast<size_t>(c_.n_embd));
 }
 
 void CpuForward::reserve(int64_t n_tokens) {
@@ -220,6 +223,13 @@ void CpuForward::head(const LayerBatch& b, int64_t row_begin, int64_t row_end, f
     }
     float* out = logits + r * n_vocab;
     const DotOrder order = nm.head;
+    if (W.type == TensorType::F16 && order == DotOrder::VecDot && nm.round_hidden_f16) {
+      // h is exact in F16 and kernels::f16_gemv sums in vec_dot_f16's order: the same bits, fast.
+      for (int64_t i = 0; i < E; ++i) hidden_f16_[i] = fp32_to_fp16(h[i]);
+      kernels::f16_gemv(reinterpret_cast<const uint16_t*>(W.row_data(0)), hidden_f16_.data(),
+                        n_vocab, E, out, n_threads_);
+      continue;
+    }
 #pragma omp parallel for num_threads(n_threads_) schedule(static)
     for (int64_t v = 0; v < n_vocab; ++v) {
       if (W.type == TensorType::F16) {

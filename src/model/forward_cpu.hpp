@@ -52,6 +52,7 @@ class CpuForward final : public LayerBackend {
   std::vector<float> qh_;      // [threads][head_dim]
   std::vector<float> row_;     // [threads][n_embd] dequantized head row
   std::vector<float> hidden_;  // [n_embd] one normed hidden row
+  std::vector<uint16_t> hidden_f16_;  // the hidden state as F16 for kernels::f16_gemv
 };
 
 }  // namespace bitnet

@@ -63,6 +63,9 @@ class Binder {
     }
     BitLinearWeights b;
     b.w = kernels::TernaryWeights::from_tensor(t.type, t.data, k, n);
+    // With the mapping named, a kernel that repacks the weights drops the file's pages behind them
+    // (memory does not double).
+    b.w.source = file_.mapping_or_null();
     kernels::prepare_for_kernels(b.w);
     if (const gguf::TensorInfo* s = file_.find_tensor(prefix + ".scale")) {
       if (s->n_elements != 1) fail(s->name, "must hold one value, has shape " + s->shape_string());
