@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "quant/tensor_type.hpp"
@@ -83,6 +84,12 @@ namespace bitnet::kernels {
 // has (src/kernels/bitlinear_dispatch.cpp); results are identical to ternary_matmul_ref.
 void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
                QuantizedActs& scratch, int n_threads);
+
+// bitlinear() for several matrices that read the same input (Q/K/V, gate/up): one activation
+// quantization and one parallel region whose threads split the row tiles of all of them, so a
+// token pays one thread wake-up instead of one per matrix. All weights share k and the type.
+void bitlinear_group(std::span<const TernaryWeights* const> ws, const float* x, int64_t n_tokens,
+                     std::span<float* const> ys, QuantizedActs& scratch, int n_threads);
 
 // Called once per weight at load: lets the kernels repack weights into their compute layout.
 void prepare_for_kernels(TernaryWeights& w);

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <string>
 
+#include "bitnet/error.hpp"
 #include "common/fp16.hpp"
 #include "common/mapped_file.hpp"
 #include "kernels/bitlinear.hpp"
@@ -80,6 +82,44 @@ void repack_tq2_0(TernaryWeights& w) {
 void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
                QuantizedActs& scratch, int n_threads) {
   bitlinear_with(kernel_set(selected_isa()), w, x, n_tokens, y, scratch, n_threads);
+}
+
+void bitlinear_group(std::span<const TernaryWeights* const> ws, const float* x, int64_t n_tokens,
+                     std::span<float* const> ys, QuantizedActs& scratch, int n_threads) {
+  if (ws.empty()) return;
+  if (ws.size() != ys.size()) {
+    throw Error(ErrorCategory::internal, "bitlinear_group: " + std::to_string(ws.size()) +
+                                             " weights but " + std::to_string(ys.size()) +
+                                             " outputs");
+  }
+  for (const TernaryWeights* w : ws) {
+    if (w->k != ws[0]->k || w->type != ws[0]->type) {
+      throw Error(ErrorCategory::internal, "bitlinear_group: weights differ in k or type");
+    }
+  }
+  const KernelSet& kernels = kernel_set(selected_isa());
+  kernels.quantize_acts(act_quant_for(ws[0]->type), x, n_tokens, ws[0]->k, scratch);
+  constexpr size_t kMaxGroup = 4;
+  int64_t first_tile[kMaxGroup + 1] = {0};
+  if (ws.size() > kMaxGroup) throw Error(ErrorCategory::internal, "bitlinear_group: too many");
+  for (size_t i = 0; i < ws.size(); ++i) {
+    first_tile[i + 1] = first_tile[i] + (ws[i]->n + kRowTile - 1) / kRowTile;
+  }
+  const int64_t tiles = first_tile[ws.size()];
+  const int threads =
+      static_cast<int>(std::clamp<int64_t>(n_threads, 1, std::max<int64_t>(tiles, 1)));
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t begin = tiles * t / threads;
+    const int64_t end = tiles * (t + 1) / threads;
+    for (size_t i = 0; i < ws.size(); ++i) {  // this thread's tiles of matrix i
+      const int64_t lo = std::max(begin, first_tile[i]) - first_tile[i];
+      const int64_t hi = std::min(end, first_tile[i + 1]) - first_tile[i];
+      if (lo >= hi) continue;
+      const TernaryWeights& w = *ws[i];
+      kernels.matmul(w, scratch, ys[i], lo * kRowTile, std::min(w.n, hi * kRowTile));
+    }
+  }
 }
 
 void bitlinear_with(const KernelSet& kernels, const TernaryWeights& w, const float* x,

@@ -97,6 +97,21 @@ void CpuForward::bitlinear(const BitLinearWeights& w, const float* x, int64_t n_
   }
 }
 
+void CpuForward::bitlinear_group(std::initializer_list<const BitLinearWeights*> ws, const float* x,
+                                 int64_t n_tokens, std::initializer_list<float*> ys) {
+  const kernels::TernaryWeights* mats[4];
+  size_t count = 0;
+  for (const BitLinearWeights* w : ws) mats[count++] = &w->w;
+  kernels::bitlinear_group({mats, count}, x, n_tokens, {ys.begin(), ys.size()}, acts_, n_threads_);
+  float* const* out = ys.begin();
+  for (const BitLinearWeights* w : ws) {
+    float* y = *out++;
+    if (w->out_scale != 1.0f) {
+      for (int64_t i = 0; i < n_tokens * w->w.n; ++i) y[i] *= w->out_scale;
+    }
+  }
+}
+
 void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   const LayerWeights& L = model_.weights().layers[static_cast<size_t>(il)];
   const int layer = static_cast<int>(il);
@@ -108,11 +123,9 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   // Attention block.
   rms_norm_rows(x, L.attn_norm, n, E, c_.rms_eps, xn_.data());
   observe(layer, Stage::attn_norm, b, E, xn_.data());
-  bitlinear(L.wq, xn_.data(), n, q_.data());
+  bitlinear_group({&L.wq, &L.wk, &L.wv}, xn_.data(), n, {q_.data(), k_.data(), v_.data()});
   observe(layer, Stage::q_proj, b, E, q_.data());
-  bitlinear(L.wk, xn_.data(), n, k_.data());
   observe(layer, Stage::k_proj, b, c_.n_embd_kv(), k_.data());
-  bitlinear(L.wv, xn_.data(), n, v_.data());
   observe(layer, Stage::v_proj, b, c_.n_embd_kv(), v_.data());
   attention(il, b);
   observe(layer, Stage::attn_out, b, E, attn_.data());
@@ -125,9 +138,8 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   // Feed-forward block.
   rms_norm_rows(x, L.ffn_norm, n, E, c_.rms_eps, xn_.data());
   observe(layer, Stage::ffn_norm, b, E, xn_.data());
-  bitlinear(L.gate, xn_.data(), n, gate_.data());
+  bitlinear_group({&L.gate, &L.up}, xn_.data(), n, {gate_.data(), up_.data()});
   observe(layer, Stage::ffn_gate, b, F, gate_.data());
-  bitlinear(L.up, xn_.data(), n, up_.data());
   observe(layer, Stage::ffn_up, b, F, up_.data());
   if (c_.ffn_activation == FfnActivation::Relu2) {
     for (int64_t i = 0; i < n * F; ++i) gate_[i] = kernels::relu2_ref(gate_[i]) * up_[i];

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <vector>
 
@@ -30,6 +31,9 @@ class CpuForward final : public LayerBackend {
 
  private:
   void bitlinear(const BitLinearWeights& w, const float* x, int64_t n_tokens, float* y);
+  // Several matrices over the same input in one parallel region (see kernels::bitlinear_group).
+  void bitlinear_group(std::initializer_list<const BitLinearWeights*> ws, const float* x,
+                       int64_t n_tokens, std::initializer_list<float*> ys);
   void attention(int64_t layer, const LayerBatch& batch);
   void observe(int layer, Stage stage, const LayerBatch& batch, int64_t cols,
                const float* data) const {
