@@ -258,6 +258,59 @@ TEST(BitLinear, EntryPointMatchesOracleForAnyThreadCount) {
   }
 }
 
+// The grouped entry point (Q/K/V, gate/up) splits the tiles of all matrices over the threads; every
+// output must equal its own oracle product, whatever the split and however ragged the row counts.
+TEST(BitLinear, GroupMatchesOracleForEveryMatrixAndThreadCount) {
+  std::mt19937 rng(37);
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (int64_t tokens : {1, 5}) {
+      const int64_t k = 1024;
+      const int64_t rows[3] = {83, 16, 41};
+      std::vector<test::TernaryMatrix> mats;
+      for (int64_t n : rows) {
+        mats.push_back(random_ternary(type, n, k, rng));
+        prepare_for_kernels(mats.back().w);
+      }
+      const auto x = random_activations(tokens, k, rng);
+      QuantizedActs ref_acts;
+      quantize_acts_ref(act_quant_for(type), x.data(), tokens, k, ref_acts);
+      for (int threads : {1, 2, 3, 7}) {
+        QuantizedActs scratch;
+        std::vector<std::vector<float>> got(3);
+        const TernaryWeights* ws[3];
+        float* ys[3];
+        for (int i = 0; i < 3; ++i) {
+          got[i].assign(static_cast<size_t>(tokens * rows[i]), -1.0f);
+          ws[i] = &mats[i].w;
+          ys[i] = got[i].data();
+        }
+        bitlinear_group(ws, x.data(), tokens, ys, scratch, threads);
+        for (int i = 0; i < 3; ++i) {
+          std::vector<float> want(static_cast<size_t>(tokens * rows[i]));
+          ternary_matmul_ref(mats[i].w, ref_acts, want.data(), 0, rows[i]);
+          EXPECT_EQ(bits_of(want), bits_of(got[i]))
+              << to_string(type) << " matrix " << i << " tokens=" << tokens
+              << " threads=" << threads;
+        }
+      }
+    }
+  }
+}
+
+TEST(BitLinear, GroupRejectsMismatchedShapes) {
+  std::mt19937 rng(41);
+  auto a = random_ternary(TensorType::TQ2_0, 16, 512, rng);
+  auto b = random_ternary(TensorType::TQ2_0, 16, 256, rng);
+  const auto x = random_activations(1, 512, rng);
+  std::vector<float> ya(16), yb(16);
+  QuantizedActs scratch;
+  const TernaryWeights* ws[2] = {&a.w, &b.w};
+  float* ys[2] = {ya.data(), yb.data()};
+  EXPECT_THROW(bitlinear_group(ws, x.data(), 1, ys, scratch, 2), Error);
+  float* one[1] = {ya.data()};
+  EXPECT_THROW(bitlinear_group(ws, x.data(), 1, one, scratch, 2), Error);
+}
+
 TEST(CpuFeatures, TableIsConsistent) {
   EXPECT_TRUE(isa_supported(Isa::scalar));
   EXPECT_TRUE(isa_supported(best_isa()));
