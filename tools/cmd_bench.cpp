@@ -304,6 +304,7 @@ void register_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-n,--n-gen", opt->n_gen, "generated tokens, one per step (tg test; 0 = skip)")
       ->check(CLI::NonNegativeNumber);
+  add_poll_option(*cmd);
   cmd->add_option("-t,--threads", opt->threads, "threads (default: all hardware threads)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repetitions", opt->repetitions, "repetitions of each test (default 3)")

@@ -202,6 +202,7 @@ void register_crossval(CLI::App& app) {
   cmd->add_option("--b", flags->side_b,
                   "side B: reference (default), golden:FILE.json or lib:PATH.so");
   cmd->add_option("--gpu-layers", flags->gpu_layers, "layers to offload (default 0)");
+  add_poll_option(*cmd);
   cmd->add_option("-t,--threads", flags->threads, "threads (default: all cores)");
   cmd->add_option("--trace", flags->trace_dir,
                   "record per-layer traces of side A in DIR (as BITNET_TRACE_DIR)");

@@ -82,6 +82,7 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--tokens", opt->tokens, "comma-separated token ids, e.g. 1,2,3")->required();
   cmd->add_option("-o,--out", opt->out, "output file: little-endian float32 [n_tokens][n_vocab]")
       ->required();
+  add_poll_option(*cmd);
   cmd->add_option("-t,--threads", opt->threads, "threads")->check(CLI::Range(1, 1024));
   cmd->add_option("-c,--ctx-size", opt->n_ctx, "context size (default: the number of tokens)")
       ->check(CLI::Range(0, 1 << 24));

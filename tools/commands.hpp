@@ -18,4 +18,8 @@ void register_bench(CLI::App& app);
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
 
+// `--poll 0..100` (llama.cpp's flag): how long idle threads spin before sleeping. main() applies it
+// before anything runs (kernels::apply_omp_wait_defaults); the subcommands only declare it.
+void add_poll_option(CLI::App& cmd);
+
 }  // namespace bitnet::tools

@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstdio>
 
+#include "commands.hpp"
+
 namespace bitnet::tools {
 namespace {
 
@@ -41,6 +43,7 @@ void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
       ->capture_default_str();
   cmd.add_option("-c,--ctx-size", opt.n_ctx, "context length in tokens (0: the model's)")
       ->capture_default_str();
+  add_poll_option(cmd);
   cmd.add_option("-t,--threads", opt.n_threads, "threads (0: all hardware threads)")
       ->capture_default_str();
   cmd.add_option("--sampling", opt.sampling, "sampling preset, overridden by the flags below")

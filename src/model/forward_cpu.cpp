@@ -3,14 +3,13 @@
 // docs/architecture.md); the small ops are the scalar mirrors in kernels/ops_ref.
 #include "model/forward_cpu.hpp"
 
-#include "kernels/f16_gemv.hpp"
-
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "common/fp16.hpp"
+#include "kernels/f16_gemv.hpp"
 #include "kernels/ops_ref.hpp"
 
 namespace bitnet {

@@ -52,10 +52,10 @@ class CpuForward final : public LayerBackend {
   std::vector<float> xn_, q_, k_, v_, attn_, sub_, o_, gate_, up_, ffn_sub_, down_;
   std::vector<float> rope_cache_;  // [tokens][n_rot]
   // Per-thread attention and head buffers.
-  std::vector<float> scores_;  // [threads][n_ctx]
-  std::vector<float> qh_;      // [threads][head_dim]
-  std::vector<float> row_;     // [threads][n_embd] dequantized head row
-  std::vector<float> hidden_;  // [n_embd] one normed hidden row
+  std::vector<float> scores_;         // [threads][n_ctx]
+  std::vector<float> qh_;             // [threads][head_dim]
+  std::vector<float> row_;            // [threads][n_embd] dequantized head row
+  std::vector<float> hidden_;         // [n_embd] one normed hidden row
   std::vector<uint16_t> hidden_f16_;  // the hidden state as F16 for kernels::f16_gemv
 };
 
