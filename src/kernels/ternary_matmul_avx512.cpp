@@ -464,95 +464,156 @@ inline void interleave_groups(const int8_t* src, bool reversed, int8_t* dst) {
   _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
 }
 
-constexpr int kTokens = 8;  // token rows per register tile of the GEMM
+// The GEMM's register tile: kPair row tiles (32 rows) share every activation broadcast, which
+// halves the broadcasts per vpdpbusd (the loop is issue-bound, not bound by vpdpbusd alone).
+constexpr int kPair = 2;
+constexpr int kI2sTokens = 8;  // I2_S: 2 x 8 int32 accumulators
+constexpr int kTqTokens = 4;   // TQ: 2 x 4 int32 + 2 x 4 float accumulators
+
+// One output tile of the GEMM: its decoded codes, its float block scales (TQ), the rows it has.
+struct TileRef {
+  const __m512i* codes;
+  const float* scales;  // [nb][16]; TQ only
+  int rows;             // 0: no tile (the pair's second tile past the range)
+};
 
 // I2_S: one integer sum per (row, token) over the whole row, rescaled once as the oracle.
-void gemm_i2s_tokens(const TernaryWeights& w, const QuantizedActs& a, const __m512i* tile_codes,
-                     const int8_t* const* act, int64_t groups, int64_t t0, int64_t tokens, float* y,
-                     int rows) {
-  __m512i acc[kTokens];
-  for (auto& v : acc) v = _mm512_setzero_si512();
+void gemm_i2s_tokens(const TernaryWeights& w, const QuantizedActs& a, const TileRef* tiles,
+                     const int8_t* const* act, int64_t groups, int64_t t0, int64_t tokens,
+                     float* y) {
+  __m512i acc[kPair][kI2sTokens];
+  for (auto& tile : acc) {
+    for (auto& v : tile) v = _mm512_setzero_si512();
+  }
+  const __m512i* c0 = tiles[0].codes;
+  const __m512i* c1 = tiles[1].codes;
   for (int64_t g = 0; g < groups; ++g) {
-    const __m512i wv = tile_codes[g];
+    const __m512i w0 = c0[g], w1 = c1[g];
 #pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) {
-      acc[t] = _mm512_dpbusd_epi32(acc[t], wv,
-                                   _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
+    for (int t = 0; t < kI2sTokens; ++t) {
+      const __m512i x = _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g)));
+      acc[0][t] = _mm512_dpbusd_epi32(acc[0][t], w0, x);
+      acc[1][t] = _mm512_dpbusd_epi32(acc[1][t], w1, x);
     }
   }
-  for (int t = 0; t < tokens; ++t) {
-    const int64_t tok = t0 + t;
-    __m512 out =
-        _mm512_sub_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_set1_ps(static_cast<float>(a.qsum[tok])));
-    out = _mm512_mul_ps(_mm512_div_ps(out, _mm512_set1_ps(a.scale[tok])),
-                        _mm512_set1_ps(w.tensor_scale));
-    store_rows(y + tok * w.n, out, rows);
+  for (int i = 0; i < kPair; ++i) {
+    if (tiles[i].rows == 0) continue;
+    for (int t = 0; t < tokens; ++t) {
+      const int64_t tok = t0 + t;
+      __m512 out = _mm512_sub_ps(_mm512_cvtepi32_ps(acc[i][t]),
+                                 _mm512_set1_ps(static_cast<float>(a.qsum[tok])));
+      out = _mm512_mul_ps(_mm512_div_ps(out, _mm512_set1_ps(a.scale[tok])),
+                          _mm512_set1_ps(w.tensor_scale));
+      store_rows(y + tok * w.n + i * kTile, out, tiles[i].rows);
+    }
   }
 }
 
 // TQ: ggml keeps 8 float lanes per output (see tq_row_dot_ggml), so the sums are taken lane by
-// lane: lane p of block b is the 8 code dwords (groups of 4 weights) whose elements e have (e % 32)
-// / 4
-// == p. TQ2_0 dwords (activations interleaved per 128-block) hold elements l*32 + m, lane m / 4:
-// groups 4p..4p+3 and 32+4p..32+4p+3; TQ1_0 dwords are in element order, lane g % 8: groups 8j + p.
-// Each lane's FMA chain over the blocks is independent, so lanes are the outer loop and the 8
-// tokens' chains stay in registers.
+// lane: lane p of block b is the 8 code dwords (groups of 4 weights) whose elements e have
+// (e % 32) / 4 == p. TQ2_0 dwords (activations interleaved per 128-block) hold elements l*32 + m,
+// lane m / 4: groups 4p..4p+3 and 32+4p..32+4p+3; TQ1_0 dwords are in element order, lane g % 8:
+// groups 8j + p. Each lane's FMA chain over the blocks is independent, so lanes are the outer loop
+// and the chains of the tokens and both tiles stay in registers.
 template <bool kTq1>
-void gemm_tq_tokens(const TernaryWeights& w, const QuantizedActs& a, const __m512i* tile_codes,
-                    const float* tile_scales, const int32_t* sub, const int8_t* const* act,
-                    int64_t t0, int64_t tokens, float* y, int rows) {
+void gemm_tq_tokens(const TernaryWeights& w, const QuantizedActs& a, const TileRef* tiles,
+                    const int32_t* sub, const int8_t* const* act, int64_t t0, int64_t tokens,
+                    float* y) {
   const int64_t nb = w.k / kChunk;
   const int64_t subs = w.k / 32;
-  alignas(64) float lanes[kTokens][8][kTile];
-  // d = d_act * d_w per (block, token, row), computed once for the 8 lanes.
+  alignas(64) float lanes[kPair][kTqTokens][8][kTile];
+  // d = d_act * d_w per (block, tile, token, row), computed once for the 8 lanes.
   thread_local std::vector<float> d_storage;
-  d_storage.resize(static_cast<size_t>(nb * kTokens * kTile + kTile));
+  d_storage.resize(static_cast<size_t>(nb * kPair * kTqTokens * kTile + kTile));
   auto* d = reinterpret_cast<__m512*>((reinterpret_cast<uintptr_t>(d_storage.data()) + 63) &
                                       ~uintptr_t{63});
   for (int64_t b = 0; b < nb; ++b) {
-    const __m512 dw = _mm512_loadu_ps(tile_scales + b * kTile);
-    for (int t = 0; t < kTokens; ++t) {
-      const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
-      d[b * kTokens + t] = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
+    for (int i = 0; i < kPair; ++i) {
+      const __m512 dw = _mm512_loadu_ps(tiles[i].scales + b * kTile);
+      for (int t = 0; t < kTqTokens; ++t) {
+        const int64_t tok = t0 + std::min<int64_t>(t, tokens - 1);
+        d[(b * kPair + i) * kTqTokens + t] =
+            _mm512_mul_ps(_mm512_set1_ps(a.scale[tok * nb + b]), dw);
+      }
     }
   }
-  const int32_t* sub_tok[kTokens];
-  for (int t = 0; t < kTokens; ++t)
+  const int32_t* sub_tok[kTqTokens];
+  for (int t = 0; t < kTqTokens; ++t)
     sub_tok[t] = sub + (t0 + std::min<int64_t>(t, tokens - 1)) * subs;
+  const __m512i* c0 = tiles[0].codes;
+  const __m512i* c1 = tiles[1].codes;
   for (int p = 0; p < 8; ++p) {
     int64_t group_of[8];
     for (int j = 0; j < 8; ++j) group_of[j] = kTq1 ? 8 * j + p : (j / 4) * 32 + 4 * p + j % 4;
-    __m512 acc_f[kTokens];
-    for (auto& v : acc_f) v = _mm512_setzero_ps();
+    __m512 acc_f[kPair][kTqTokens];
+    for (auto& tile : acc_f) {
+      for (auto& v : tile) v = _mm512_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; ++b) {
-      __m512i acc[kTokens];  // starts at -sum(q) of the lane's 32 elements: the lane's integer
-#pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_set1_epi32(-sub_tok[t][b * 8 + p]);
+      __m512i acc[kPair][kTqTokens];  // start at -sum(q) of the lane's 32 elements
+#pragma GCC unroll 4
+      for (int t = 0; t < kTqTokens; ++t) {
+        acc[0][t] = acc[1][t] = _mm512_set1_epi32(-sub_tok[t][b * 8 + p]);
+      }
 #pragma GCC unroll 8
       for (int j = 0; j < 8; ++j) {
         const int64_t g = b * 64 + group_of[j];
-        const __m512i wv = tile_codes[g];
-#pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t) {
-          acc[t] = _mm512_dpbusd_epi32(
-              acc[t], wv, _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g))));
+        const __m512i w0 = c0[g], w1 = c1[g];
+#pragma GCC unroll 4
+        for (int t = 0; t < kTqTokens; ++t) {
+          const __m512i x = _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g)));
+          acc[0][t] = _mm512_dpbusd_epi32(acc[0][t], w0, x);
+          acc[1][t] = _mm512_dpbusd_epi32(acc[1][t], w1, x);
         }
       }
-#pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) {
-        acc_f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), d[b * kTokens + t], acc_f[t]);
+#pragma GCC unroll 2
+      for (int i = 0; i < kPair; ++i) {
+#pragma GCC unroll 4
+        for (int t = 0; t < kTqTokens; ++t) {
+          acc_f[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][t]),
+                                        d[(b * kPair + i) * kTqTokens + t], acc_f[i][t]);
+        }
       }
     }
-    for (int t = 0; t < kTokens; ++t) _mm512_store_ps(lanes[t][p], acc_f[t]);
+    for (int i = 0; i < kPair; ++i) {
+      for (int t = 0; t < kTqTokens; ++t) _mm512_store_ps(lanes[i][t][p], acc_f[i][t]);
+    }
   }
-  for (int t = 0; t < tokens; ++t) {
-    const auto l = [&](int p) { return _mm512_load_ps(lanes[t][p]); };
-    // hsum_float_8 in ggml's order, 16 rows at once
-    const __m512 r0 = _mm512_add_ps(l(4), l(0)), r1 = _mm512_add_ps(l(5), l(1));
-    const __m512 r2 = _mm512_add_ps(l(6), l(2)), r3 = _mm512_add_ps(l(7), l(3));
-    store_rows(y + (t0 + t) * w.n, _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3)),
-               rows);
+  for (int i = 0; i < kPair; ++i) {
+    if (tiles[i].rows == 0) continue;
+    for (int t = 0; t < tokens; ++t) {
+      const auto l = [&](int p) { return _mm512_load_ps(lanes[i][t][p]); };
+      // hsum_float_8 in ggml's order, 16 rows at once
+      const __m512 r0 = _mm512_add_ps(l(4), l(0)), r1 = _mm512_add_ps(l(5), l(1));
+      const __m512 r2 = _mm512_add_ps(l(6), l(2)), r3 = _mm512_add_ps(l(7), l(3));
+      store_rows(y + (t0 + t) * w.n + i * kTile,
+                 _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3)), tiles[i].rows);
+    }
   }
+}
+
+// Decodes the 16-row tile at r0 (rows clamped to row_end) into codes, and its block scales.
+void decode_tile(const TernaryWeights& w, const Layout& lay, int64_t r0, int64_t row_end,
+                 __m512i* codes, float* scales) {
+  const int64_t nb = lay.i2s ? 1 : w.k / kChunk;
+  const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
+  const __mmask16 valid = static_cast<__mmask16>((1u << rows) - 1);
+  const __m512i row_offsets =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int>(lay.row_bytes)));
+  const uint8_t* tile_base = lay.base + r0 * lay.row_bytes;
+  if (lay.tq1) {
+    decode_tile_tq1_0(tile_base, row_offsets, valid, w.k / kChunk, lay.row_bytes, codes);
+  } else {
+    decode_tile_2bit(tile_base, row_offsets, valid, w.k / 128, lay.chunk_bytes, codes);
+  }
+  if (lay.i2s) return;
+  const uint8_t* row_ptr[kTile];
+  for (int i = 0; i < kTile; ++i) {
+    row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+  }
+  for (int64_t b = 0; b < nb; ++b)
+    _mm512_storeu_ps(scales + b * kTile, block_scales(lay, nb, r0, row_end - 1, b, row_ptr));
 }
 
 void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
@@ -571,54 +632,42 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
     int8_t* dst = perm.data() + t * w.k;
     for (int64_t b = 0; b < w.k; b += 128) interleave_groups(src + b, lay.i2s, dst + b);
   }
+  // Two decoded tiles (zero-initialized once, so an absent second tile computes on zeros).
   thread_local std::vector<uint8_t> tile_storage;
-  tile_storage.resize(static_cast<size_t>(groups * 64 + 64));
-  auto* tile_codes = reinterpret_cast<__m512i*>(
+  const size_t tile_bytes = static_cast<size_t>(groups * 64);
+  tile_storage.resize(kPair * tile_bytes + 64);
+  auto* tile_codes = reinterpret_cast<uint8_t*>(
       (reinterpret_cast<uintptr_t>(tile_storage.data()) + 63) & ~uintptr_t{63});
   std::vector<int32_t>& sub = thread_buffer_i32();
   sub.resize(lay.i2s ? 0 : static_cast<size_t>(a.n_tokens * (w.k / 32)));
   if (!lay.i2s) q8k_sub_block_sums(a, sub.data());
   thread_local std::vector<float> tile_scales;
-  tile_scales.resize(static_cast<size_t>(nb * kTile));
+  tile_scales.resize(static_cast<size_t>(kPair * nb * kTile));
 
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
-    const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
-    const __mmask16 valid = static_cast<__mmask16>((1u << rows) - 1);
-    const __m512i row_offsets =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(static_cast<int>(lay.row_bytes)));
-    const uint8_t* tile_base = lay.base + r0 * lay.row_bytes;
-
-    if (lay.tq1) {
-      decode_tile_tq1_0(tile_base, row_offsets, valid, w.k / kChunk, lay.row_bytes, tile_codes);
-    } else {
-      decode_tile_2bit(tile_base, row_offsets, valid, w.k / 128, lay.chunk_bytes, tile_codes);
+  const int64_t token_step = lay.i2s ? kI2sTokens : kTqTokens;
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kPair * kTile) {
+    TileRef tiles[kPair];
+    for (int i = 0; i < kPair; ++i) {
+      const int64_t ri = r0 + i * kTile;
+      auto* codes = reinterpret_cast<__m512i*>(tile_codes + i * tile_bytes);
+      float* scales = tile_scales.data() + i * nb * kTile;
+      const int rows = static_cast<int>(std::clamp<int64_t>(row_end - ri, 0, kTile));
+      if (rows > 0) decode_tile(w, lay, ri, row_end, codes, scales);
+      tiles[i] = {codes, scales, rows};
     }
-    if (!lay.i2s) {
-      const uint8_t* row_ptr[kTile];
-      for (int i = 0; i < kTile; ++i) {
-        row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
-      }
-      for (int64_t b = 0; b < nb; ++b)
-        _mm512_storeu_ps(&tile_scales[b * kTile],
-                         block_scales(lay, nb, r0, row_end - 1, b, row_ptr));
-    }
-
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
-      const int64_t tokens = std::min<int64_t>(kTokens, a.n_tokens - t0);
-      const int8_t* act[kTokens];
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += token_step) {
+      const int64_t tokens = std::min<int64_t>(token_step, a.n_tokens - t0);
+      const int8_t* act[kI2sTokens];
       const int8_t* act_base = lay.tq1 ? a.q.data() : perm.data();
-      for (int t = 0; t < kTokens; ++t) {
+      for (int t = 0; t < token_step; ++t) {
         act[t] = act_base + (t0 + std::min<int64_t>(t, tokens - 1)) * w.k;
       }
       if (lay.i2s) {
-        gemm_i2s_tokens(w, a, tile_codes, act, groups, t0, tokens, y + r0, rows);
+        gemm_i2s_tokens(w, a, tiles, act, groups, t0, tokens, y + r0);
       } else if (lay.tq1) {
-        gemm_tq_tokens<true>(w, a, tile_codes, tile_scales.data(), sub.data(), act, t0, tokens,
-                             y + r0, rows);
+        gemm_tq_tokens<true>(w, a, tiles, sub.data(), act, t0, tokens, y + r0);
       } else {
-        gemm_tq_tokens<false>(w, a, tile_codes, tile_scales.data(), sub.data(), act, t0, tokens,
-                              y + r0, rows);
+        gemm_tq_tokens<false>(w, a, tiles, sub.data(), act, t0, tokens, y + r0);
       }
     }
   }
