@@ -36,6 +36,7 @@ struct BenchOptions {
   int threads = 0;
   int repetitions = 3;
   bool json = false;
+  bool fast_numerics = false;
 };
 
 // What llama-bench reports about a model: total tensor bytes and elements, and a description.
@@ -233,7 +234,7 @@ void print_table(const ModelFacts& m, int threads, const std::vector<TestResult>
               std::string(kernels::to_string(kernels::selected_isa())).c_str());
 }
 
-void print_json(const ModelFacts& m, int threads, int n_ctx_batch,
+void print_json(const ModelFacts& m, int threads, int n_ctx_batch, const char* numerics,
                 const std::vector<TestResult>& tests) {
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   for (const auto& t : tests) {
@@ -268,6 +269,7 @@ void print_json(const ModelFacts& m, int threads, int n_ctx_batch,
     j["samples_ts"] = ts;
     j["cpu_features"] = cpu_features_string();
     j["kernel_isa"] = std::string(kernels::to_string(kernels::selected_isa()));
+    j["numerics"] = numerics;
     all.push_back(j);
   }
   std::printf("%s\n", all.dump(2).c_str());
@@ -282,15 +284,19 @@ void run_bench(const BenchOptions& o) {
   ContextOptions copt;
   copt.n_ctx = std::max(1, std::max(o.n_prompt, o.n_gen));
   copt.n_threads = threads;
+  copt.numerics = o.fast_numerics ? Numerics::Fast : Numerics::Reference;
   Context ctx(model, copt);
   TokenSource src(ctx.n_vocab(), bos_id(*model));
   std::vector<TestResult> tests;
   if (o.n_prompt > 0) tests.push_back(run_test(ctx, src, o.n_prompt, 0, o.repetitions));
   if (o.n_gen > 0) tests.push_back(run_test(ctx, src, 0, o.n_gen, o.repetitions));
   if (o.json) {
-    print_json(facts, threads, std::max(o.n_prompt, 1), tests);
+    print_json(facts, threads, std::max(o.n_prompt, 1), o.fast_numerics ? "fast" : "reference",
+               tests);
   } else {
     print_table(facts, threads, tests);
+    std::printf("numerics: %s\n", o.fast_numerics ? "fast (not the reference's bits)"
+                                                  : "reference (bit-exact with the reference)");
   }
 }
 
@@ -310,6 +316,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-r,--repetitions", opt->repetitions, "repetitions of each test (default 3)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", opt->json, "print a JSON array (llama-bench's -o json field names)");
+  cmd->add_flag("--fast-numerics", opt->fast_numerics,
+                "fast numerics: TQ sums block by block, one-token roundings for every batch (not "
+                "bit-exact with the reference; see docs/architecture.md)");
   cmd->callback([opt] { run_bench(*opt); });
 }
 

@@ -27,6 +27,14 @@ enum class ActQuant { PerRowAbsmax, Q8K };
 
 ActQuant act_quant_for(TensorType weight_type);
 
+// How the TQ1_0/TQ2_0 matmuls combine their 256-block sums into an output (I2_S has one integer sum
+// per row, hence one order):
+//  - reference: ggml's 8 float lanes per output, one FMA per lane and block, then ggml's hsum: the
+//    bits of llama.cpp's TQ vec_dot (the forward pass's reference numerics).
+//  - blocks: the block's exact integer sum, one FMA per block: as accurate, 8x fewer float
+//    operations, and the GEMM needs no split into lanes (the forward pass's fast numerics).
+enum class SumOrder { reference, blocks };
+
 // n_tokens rows of k int8 activations plus their scales. Buffers grow on demand and are reused,
 // so steady-state decoding allocates nothing.
 struct QuantizedActs {
@@ -37,6 +45,8 @@ struct QuantizedActs {
   std::vector<float> scale;   // PerRowAbsmax: [n_tokens] (s); Q8K: [n_tokens][k/256] (d)
   std::vector<int32_t> qsum;  // PerRowAbsmax: [n_tokens] (sum of q over the row)
   std::vector<int32_t> bsum;  // Q8K: [n_tokens][k/256] (sum of q over each block), as ggml's bsums
+  // Set by bitlinear() from the caller, read by the TQ matmuls; the quantizers leave it alone.
+  SumOrder order = SumOrder::reference;
 
   const int8_t* row(int64_t t) const { return q.data() + t * k; }
 };
@@ -66,7 +76,8 @@ struct TernaryWeights {
 // y[t][r] for tokens t in [0, a.n_tokens) and output rows r in [row_begin, row_end); y is
 // [n_tokens][w.n] row-major. Integer sums are exact; the float rescale follows the reference:
 //  - I2_S: y = ((float)sum(code*q) - (float)sum(q)) / s * tensor_scale, code = w + 1.
-//  - TQ*:  y = sum over 256-blocks of (float)sumi_b * (d_act_b * d_w_b), accumulated in fp32.
+//  - TQ*:  y = sum over 256-blocks of (float)sumi_b * (d_act_b * d_w_b), accumulated in fp32 in
+//    a.order (ggml's 8 lanes, or block by block with one FMA each).
 void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* y,
                         int64_t row_begin, int64_t row_end);
 
@@ -83,13 +94,14 @@ namespace bitnet::kernels {
 // and writes y ([n_tokens][w.n]), splitting rows over n_threads. Picks the fastest kernel this CPU
 // has (src/kernels/bitlinear_dispatch.cpp); results are identical to ternary_matmul_ref.
 void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
-               QuantizedActs& scratch, int n_threads);
+               QuantizedActs& scratch, int n_threads, SumOrder order = SumOrder::reference);
 
 // bitlinear() for several matrices that read the same input (Q/K/V, gate/up): one activation
 // quantization and one parallel region whose threads split the row tiles of all of them, so a
 // token pays one thread wake-up instead of one per matrix. All weights share k and the type.
 void bitlinear_group(std::span<const TernaryWeights* const> ws, const float* x, int64_t n_tokens,
-                     std::span<float* const> ys, QuantizedActs& scratch, int n_threads);
+                     std::span<float* const> ys, QuantizedActs& scratch, int n_threads,
+                     SumOrder order = SumOrder::reference);
 
 // Called once per weight at load: lets the kernels repack weights into their compute layout.
 void prepare_for_kernels(TernaryWeights& w);

@@ -80,12 +80,13 @@ void repack_tq2_0(TernaryWeights& w) {
 }
 
 void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
-               QuantizedActs& scratch, int n_threads) {
-  bitlinear_with(kernel_set(selected_isa()), w, x, n_tokens, y, scratch, n_threads);
+               QuantizedActs& scratch, int n_threads, SumOrder order) {
+  bitlinear_with(kernel_set(selected_isa()), w, x, n_tokens, y, scratch, n_threads, order);
 }
 
 void bitlinear_group(std::span<const TernaryWeights* const> ws, const float* x, int64_t n_tokens,
-                     std::span<float* const> ys, QuantizedActs& scratch, int n_threads) {
+                     std::span<float* const> ys, QuantizedActs& scratch, int n_threads,
+                     SumOrder order) {
   if (ws.empty()) return;
   if (ws.size() != ys.size()) {
     throw Error(ErrorCategory::internal, "bitlinear_group: " + std::to_string(ws.size()) +
@@ -99,6 +100,7 @@ void bitlinear_group(std::span<const TernaryWeights* const> ws, const float* x, 
   }
   const KernelSet& kernels = kernel_set(selected_isa());
   kernels.quantize_acts(act_quant_for(ws[0]->type), x, n_tokens, ws[0]->k, scratch);
+  scratch.order = order;
   constexpr size_t kMaxGroup = 4;
   int64_t first_tile[kMaxGroup + 1] = {0};
   if (ws.size() > kMaxGroup) throw Error(ErrorCategory::internal, "bitlinear_group: too many");
@@ -123,8 +125,10 @@ void bitlinear_group(std::span<const TernaryWeights* const> ws, const float* x, 
 }
 
 void bitlinear_with(const KernelSet& kernels, const TernaryWeights& w, const float* x,
-                    int64_t n_tokens, float* y, QuantizedActs& scratch, int n_threads) {
+                    int64_t n_tokens, float* y, QuantizedActs& scratch, int n_threads,
+                    SumOrder order) {
   kernels.quantize_acts(act_quant_for(w.type), x, n_tokens, w.k, scratch);
+  scratch.order = order;
   const int64_t tiles = (w.n + kRowTile - 1) / kRowTile;
   const int threads =
       static_cast<int>(std::clamp<int64_t>(n_threads, 1, std::max<int64_t>(tiles, 1)));

@@ -84,6 +84,24 @@ float tq_row_dot_ggml(const TernaryWeights& w, int64_t row, const QuantizedActs&
   return (r0 + r2) + (r1 + r3);
 }
 
+// The blocks order: each block's exact integer sum, rescaled and accumulated with one FMA.
+float tq_row_dot_blocks(const TernaryWeights& w, int64_t row, const QuantizedActs& a, int64_t t) {
+  const int64_t nb = w.k / QK_K;
+  const int64_t ts = traits(w.type).type_size;
+  const uint8_t* row_data = w.data + row * nb * ts;
+  const int8_t* q = a.row(t);
+  float acc = 0.0f;
+  int8_t wv[QK_K];
+  for (int64_t b = 0; b < nb; ++b, q += QK_K) {
+    tq_unpack_block(w.type, row_data + b * ts, wv);
+    int32_t sum = 0;
+    for (int64_t e = 0; e < QK_K; ++e) sum += wv[e] * q[e];
+    const float d = a.scale[t * nb + b] * tq_block_scale(w.type, row_data + b * ts);
+    acc = std::fma(static_cast<float>(sum), d, acc);
+  }
+  return acc;
+}
+
 }  // namespace
 
 ActQuant act_quant_for(TensorType weight_type) {
@@ -170,7 +188,8 @@ void ternary_matmul_ref(const TernaryWeights& w, const QuantizedActs& a, float* 
         out = (static_cast<float>(code_sum) - static_cast<float>(a.qsum[t])) / a.scale[t] *
               w.tensor_scale;
       } else {
-        out = tq_row_dot_ggml(w, r, a, t);
+        out = a.order == SumOrder::blocks ? tq_row_dot_blocks(w, r, a, t)
+                                          : tq_row_dot_ggml(w, r, a, t);
       }
       y[t * w.n + r] = out;
     }

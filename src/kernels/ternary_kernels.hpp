@@ -29,7 +29,8 @@ const KernelSet& kernel_set(Isa isa);
 // bitlinear() with a given kernel set (tests and benchmarks compare sets; the forward pass does
 // not).
 void bitlinear_with(const KernelSet& kernels, const TernaryWeights& w, const float* x,
-                    int64_t n_tokens, float* y, QuantizedActs& scratch, int n_threads);
+                    int64_t n_tokens, float* y, QuantizedActs& scratch, int n_threads,
+                    SumOrder order = SumOrder::reference);
 
 // Rows per tile of the SIMD matmuls: thread splits are made in multiples of this so every thread
 // but the last gets whole tiles.

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -14,6 +15,13 @@
 
 namespace bitnet::kernels {
 namespace {
+
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(x);
+}
 
 struct Avx2 {
   using IVec = __m256i;
@@ -63,7 +71,14 @@ struct Avx2 {
 
   // TQ: acc[p] += (float)(lanes[p] - sub[p]) * d for ggml's 8 lanes (dword p of a maddubs + madd
   // over 32 consecutive elements is ggml's lane p), one FMA per lane as the oracle.
-  static void accumulate_lanes(float* acc, IVec lanes, const int32_t* sub, float d) {
+  static void accumulate_lanes(float* acc, IVec lanes, const int32_t* sub, float d,
+                               SumOrder order) {
+    if (order == SumOrder::blocks) {  // the block's exact sum into lane 0, the others stay 0
+      acc[0] = std::fma(static_cast<float>(hsum_epi32(_mm256_sub_epi32(
+                            lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub))))),
+                        d, acc[0]);
+      return;
+    }
     const __m256i s =
         _mm256_sub_epi32(lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub)));
     _mm256_store_ps(acc,
@@ -123,6 +138,7 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
   const int64_t row_bytes = w.k / 256 * 66;
   const int64_t nb = w.k / 256;
   const int8_t* q = a.row(0);
+  const bool blocks = a.order == SumOrder::blocks;
   thread_local std::vector<int32_t> sub;
   sub.resize(static_cast<size_t>(w.k / 32));
   q8k_sub_block_sums(a, sub.data());
@@ -146,8 +162,16 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
         _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * row_bytes), _MM_HINT_T1);
         const __m256i lanes =
             _mm256_add_epi32(block128_sum<false>(p, qb), block128_sum<false>(p + 32, qb + 128));
-        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lanes, sb)),
-                                 _mm256_set1_ps(d[i]), acc[i]);
+        if (blocks) {  // SumOrder::blocks: one FMA per block on the exact block sum, in lane 0
+          alignas(32) float a0[8];
+          _mm256_store_ps(a0, acc[i]);
+          a0[0] =
+              std::fma(static_cast<float>(hsum_epi32(_mm256_sub_epi32(lanes, sb))), d[i], a0[0]);
+          acc[i] = _mm256_load_ps(a0);
+        } else {
+          acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lanes, sb)),
+                                   _mm256_set1_ps(d[i]), acc[i]);
+        }
       }
     }
     alignas(32) float lanes[kRows][8];

@@ -126,6 +126,26 @@ inline void accumulate_row_pairs(const __m512i* lanes, __m256i sub, __m512 d_row
   }
 }
 
+// The blocks order (SumOrder::blocks) of accumulate_row_pairs: each row's 8 lanes are summed in
+// int32 (exact) and the block's sum goes into the row's lane 0 with one FMA; the other lanes stay
+// 0, so store_row_pairs' ggml hsum returns lane 0 unchanged.
+inline void accumulate_row_pair_blocks(const __m512i* lanes, __m256i sub, __m512 d_rows,
+                                       __m512* acc) {
+  const __m512i sub2 = _mm512_broadcast_i64x4(sub);
+#pragma GCC unroll 8
+  for (int h = 0; h < 8; ++h) {
+    __m512i s = _mm512_sub_epi32(lanes[h], sub2);
+    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
+    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));
+    s = _mm512_add_epi32(s, _mm512_shuffle_i32x4(s, s, 0xB1));  // each 256-bit half: its total
+    const __m512i idx = _mm512_set_epi32(2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1,
+                                         2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h, 2 * h, 2 * h,
+                                         2 * h, 2 * h, 2 * h, 2 * h, 2 * h);
+    const __m512 d = _mm512_permutexvar_ps(idx, d_rows);
+    acc[h] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0x0101, s), d, acc[h]);
+  }
+}
+
 // Final ggml horizontal sums of the row-pair accumulators, stored for `rows` rows.
 inline void store_row_pairs(float* out, const __m512* acc, int rows) {
   alignas(64) float lanes[kTile][8];
@@ -211,6 +231,50 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
           lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + c * 8)), d, acc);
     }
     store_row_pairs(y + r0, acc, rows);
+  }
+}
+
+// One token x TQ2_0 in the blocks order: per 256-chunk the 16 rows' sums are fully reduced
+// (reduce4 + finish_reduce16), then rescaled with one FMA per row and block.
+void gemv_tq2_0_blocks(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                       int64_t row_end) {
+  const Layout lay = layout_of(w);
+  const int64_t nb = w.k / kChunk;
+  std::vector<int8_t>& perm = thread_buffer_i8();
+  permute_for_2bit(a.row(0), w.k, perm);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTile, row_end - r0));
+    const uint8_t* row_ptr[kTile];
+    for (int i = 0; i < kTile; ++i) {
+      row_ptr[i] = lay.base + std::min<int64_t>(r0 + i, row_end - 1) * lay.row_bytes;
+    }
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t c = 0; c < nb; ++c) {
+      const int8_t* pa = perm.data() + c * kChunk;
+      const __m512i a0 = _mm512_loadu_si512(pa), a1 = _mm512_loadu_si512(pa + 64);
+      const __m512i a2 = _mm512_loadu_si512(pa + 128), a3 = _mm512_loadu_si512(pa + 192);
+      const auto row_sum = [&](int i) {
+        const uint8_t* p = row_ptr[i] + c * lay.chunk_bytes;
+        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
+        const __m512i x = _mm512_loadu_si512(p);
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<false, 0>(x), a0);
+        s = _mm512_dpbusd_epi32(s, codes_at<false, 1>(x), a1);
+        s = _mm512_dpbusd_epi32(s, codes_at<false, 2>(x), a2);
+        return _mm512_dpbusd_epi32(s, codes_at<false, 3>(x), a3);
+      };
+      __m512i part[4];
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        part[g] =
+            reduce4(row_sum(4 * g), row_sum(4 * g + 1), row_sum(4 * g + 2), row_sum(4 * g + 3));
+      }
+      // sum(code * q) - sum(q) = sum(w * q), exact
+      const __m512i sums = _mm512_sub_epi32(finish_reduce16(part), _mm512_set1_epi32(a.bsum[c]));
+      const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[c]),
+                                     block_scales(lay, nb, r0, row_end - 1, c, row_ptr));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc);
+    }
+    store_rows(y + r0, acc, rows);
   }
 }
 
@@ -366,8 +430,13 @@ void gemv_tq1_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
             _mm512_inserti64x4(_mm512_castsi256_si512(row_dot(2 * h)), row_dot(2 * h + 1), 1);
       }
       const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[b]), row_scales(row_ptr, b * 54 + 52));
-      accumulate_row_pairs(
-          lanes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + b * 8)), d, acc);
+      const __m256i sub_b =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + b * 8));
+      if (a.order == SumOrder::blocks) {
+        accumulate_row_pair_blocks(lanes, sub_b, d, acc);
+      } else {
+        accumulate_row_pairs(lanes, sub_b, d, acc);
+      }
     }
     store_row_pairs(y + r0, acc, rows);
   }
@@ -379,6 +448,8 @@ void gemv(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
     gemv_2bit<true>(w, a, y, row_begin, row_end);
   } else if (w.type == TensorType::TQ1_0) {
     gemv_tq1_0(w, a, y, row_begin, row_end);
+  } else if (a.order == SumOrder::blocks) {
+    gemv_tq2_0_blocks(w, a, y, row_begin, row_end);
   } else {
     gemv_tq2_0(w, a, y, row_begin, row_end);
   }
@@ -592,6 +663,52 @@ void gemm_tq_tokens(const TernaryWeights& w, const QuantizedActs& a, const TileR
   }
 }
 
+// TQ in the blocks order: per block, the exact integer sum over all 64 code dwords (starting at
+// -sum(q) of the block), then one FMA per (row, token, block). Like I2_S's loop plus a rescale.
+void gemm_tq_blocks_tokens(const TernaryWeights& w, const QuantizedActs& a, const TileRef* tiles,
+                           const int8_t* const* act, int64_t t0, int64_t tokens, float* y) {
+  const int64_t nb = w.k / kChunk;
+  int64_t tok[kTqTokens];
+  for (int t = 0; t < kTqTokens; ++t) tok[t] = t0 + std::min<int64_t>(t, tokens - 1);
+  __m512 acc_f[kPair][kTqTokens];
+  for (auto& tile : acc_f) {
+    for (auto& v : tile) v = _mm512_setzero_ps();
+  }
+  const __m512i* c0 = tiles[0].codes;
+  const __m512i* c1 = tiles[1].codes;
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i acc[kPair][kTqTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTqTokens; ++t) {
+      acc[0][t] = acc[1][t] = _mm512_set1_epi32(-a.bsum[tok[t] * nb + b]);
+    }
+    for (int64_t g = b * 64; g < (b + 1) * 64; ++g) {
+      const __m512i w0 = c0[g], w1 = c1[g];
+#pragma GCC unroll 4
+      for (int t = 0; t < kTqTokens; ++t) {
+        const __m512i x = _mm512_set1_epi32(static_cast<int>(load_u32(act[t] + 4 * g)));
+        acc[0][t] = _mm512_dpbusd_epi32(acc[0][t], w0, x);
+        acc[1][t] = _mm512_dpbusd_epi32(acc[1][t], w1, x);
+      }
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < kPair; ++i) {
+      const __m512 dw = _mm512_loadu_ps(tiles[i].scales + b * kTile);
+#pragma GCC unroll 4
+      for (int t = 0; t < kTqTokens; ++t) {
+        const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[tok[t] * nb + b]), dw);
+        acc_f[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][t]), d, acc_f[i][t]);
+      }
+    }
+  }
+  for (int i = 0; i < kPair; ++i) {
+    if (tiles[i].rows == 0) continue;
+    for (int t = 0; t < tokens; ++t) {
+      store_rows(y + (t0 + t) * w.n + i * kTile, acc_f[i][t], tiles[i].rows);
+    }
+  }
+}
+
 // Decodes the 16-row tile at r0 (rows clamped to row_end) into codes, and its block scales.
 void decode_tile(const TernaryWeights& w, const Layout& lay, int64_t r0, int64_t row_end,
                  __m512i* codes, float* scales) {
@@ -640,7 +757,7 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
       (reinterpret_cast<uintptr_t>(tile_storage.data()) + 63) & ~uintptr_t{63});
   std::vector<int32_t>& sub = thread_buffer_i32();
   sub.resize(lay.i2s ? 0 : static_cast<size_t>(a.n_tokens * (w.k / 32)));
-  if (!lay.i2s) q8k_sub_block_sums(a, sub.data());
+  if (!lay.i2s && a.order == SumOrder::reference) q8k_sub_block_sums(a, sub.data());
   thread_local std::vector<float> tile_scales;
   tile_scales.resize(static_cast<size_t>(kPair * nb * kTile));
 
@@ -664,6 +781,8 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
       }
       if (lay.i2s) {
         gemm_i2s_tokens(w, a, tiles, act, groups, t0, tokens, y + r0);
+      } else if (a.order == SumOrder::blocks) {
+        gemm_tq_blocks_tokens(w, a, tiles, act, t0, tokens, y + r0);
       } else if (lay.tq1) {
         gemm_tq_tokens<true>(w, a, tiles, sub.data(), act, t0, tokens, y + r0);
       } else {

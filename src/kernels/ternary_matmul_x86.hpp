@@ -76,8 +76,8 @@ void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, const int32_t
           const float d_act = a.scale[tok * nb + c];
           const int32_t* sub_tok = sub + tok * (w.k / 32) + c * 8;
           for (int i = 0; i < MR; ++i) {
-            V::accumulate_lanes(acc_f[tile][i * NT + t], acc[i * NT + t], sub_tok,
-                                d_act * d_row[i]);
+            V::accumulate_lanes(acc_f[tile][i * NT + t], acc[i * NT + t], sub_tok, d_act * d_row[i],
+                                a.order);
           }
         }
       } else {

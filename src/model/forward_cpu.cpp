@@ -89,19 +89,22 @@ void CpuForward::embed(std::span<const int32_t> tokens, int64_t first_pos, float
   }
 }
 
-void CpuForward::bitlinear(const BitLinearWeights& w, const float* x, int64_t n_tokens, float* y) {
-  kernels::bitlinear(w.w, x, n_tokens, y, acts_, n_threads_);
+void CpuForward::bitlinear(const BitLinearWeights& w, const float* x, int64_t n_tokens, float* y,
+                           kernels::SumOrder order) {
+  kernels::bitlinear(w.w, x, n_tokens, y, acts_, n_threads_, order);
   if (w.out_scale != 1.0f) {
     for (int64_t i = 0; i < n_tokens * w.w.n; ++i) y[i] *= w.out_scale;
   }
 }
 
 void CpuForward::bitlinear_group(std::initializer_list<const BitLinearWeights*> ws, const float* x,
-                                 int64_t n_tokens, std::initializer_list<float*> ys) {
+                                 int64_t n_tokens, std::initializer_list<float*> ys,
+                                 kernels::SumOrder order) {
   const kernels::TernaryWeights* mats[4];
   size_t count = 0;
   for (const BitLinearWeights* w : ws) mats[count++] = &w->w;
-  kernels::bitlinear_group({mats, count}, x, n_tokens, {ys.begin(), ys.size()}, acts_, n_threads_);
+  kernels::bitlinear_group({mats, count}, x, n_tokens, {ys.begin(), ys.size()}, acts_, n_threads_,
+                           order);
   float* const* out = ys.begin();
   for (const BitLinearWeights* w : ws) {
     float* y = *out++;
@@ -122,7 +125,8 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   // Attention block.
   rms_norm_rows(x, L.attn_norm, n, E, c_.rms_eps, xn_.data());
   observe(layer, Stage::attn_norm, b, E, xn_.data());
-  bitlinear_group({&L.wq, &L.wk, &L.wv}, xn_.data(), n, {q_.data(), k_.data(), v_.data()});
+  const kernels::SumOrder order = b.numerics.ternary;
+  bitlinear_group({&L.wq, &L.wk, &L.wv}, xn_.data(), n, {q_.data(), k_.data(), v_.data()}, order);
   observe(layer, Stage::q_proj, b, E, q_.data());
   observe(layer, Stage::k_proj, b, c_.n_embd_kv(), k_.data());
   observe(layer, Stage::v_proj, b, c_.n_embd_kv(), v_.data());
@@ -130,14 +134,14 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   observe(layer, Stage::attn_out, b, E, attn_.data());
   rms_norm_rows(attn_.data(), L.attn_sub_norm, n, E, c_.rms_eps, sub_.data());
   observe(layer, Stage::attn_sub_norm, b, E, sub_.data());
-  bitlinear(L.wo, sub_.data(), n, o_.data());
+  bitlinear(L.wo, sub_.data(), n, o_.data(), order);
   observe(layer, Stage::o_proj, b, E, o_.data());
   add_into(x, o_.data(), n * E);
 
   // Feed-forward block.
   rms_norm_rows(x, L.ffn_norm, n, E, c_.rms_eps, xn_.data());
   observe(layer, Stage::ffn_norm, b, E, xn_.data());
-  bitlinear_group({&L.gate, &L.up}, xn_.data(), n, {gate_.data(), up_.data()});
+  bitlinear_group({&L.gate, &L.up}, xn_.data(), n, {gate_.data(), up_.data()}, order);
   observe(layer, Stage::ffn_gate, b, F, gate_.data());
   observe(layer, Stage::ffn_up, b, F, up_.data());
   if (c_.ffn_activation == FfnActivation::Relu2) {
@@ -148,7 +152,7 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   observe(layer, Stage::ffn_act, b, F, gate_.data());
   rms_norm_rows(gate_.data(), L.ffn_sub_norm, n, F, c_.rms_eps, ffn_sub_.data());
   observe(layer, Stage::ffn_sub_norm, b, F, ffn_sub_.data());
-  bitlinear(L.down, ffn_sub_.data(), n, down_.data());
+  bitlinear(L.down, ffn_sub_.data(), n, down_.data(), order);
   observe(layer, Stage::ffn_out, b, E, down_.data());
   add_into(x, down_.data(), n * E);
   observe(layer, Stage::layer_out, b, E, x);

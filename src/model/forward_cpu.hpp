@@ -30,10 +30,11 @@ class CpuForward final : public LayerBackend {
   void head(const LayerBatch& batch, int64_t row_begin, int64_t row_end, float* logits);
 
  private:
-  void bitlinear(const BitLinearWeights& w, const float* x, int64_t n_tokens, float* y);
+  void bitlinear(const BitLinearWeights& w, const float* x, int64_t n_tokens, float* y,
+                 kernels::SumOrder order);
   // Several matrices over the same input in one parallel region (see kernels::bitlinear_group).
   void bitlinear_group(std::initializer_list<const BitLinearWeights*> ws, const float* x,
-                       int64_t n_tokens, std::initializer_list<float*> ys);
+                       int64_t n_tokens, std::initializer_list<float*> ys, kernels::SumOrder order);
   void attention(int64_t layer, const LayerBatch& batch);
   void observe(int layer, Stage stage, const LayerBatch& batch, int64_t cols,
                const float* data) const {

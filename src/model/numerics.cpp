@@ -4,7 +4,16 @@ namespace bitnet {
 
 BatchNumerics batch_numerics(Numerics mode, const ModelConfig& c, bool f16_kv, int64_t n_tokens) {
   BatchNumerics b;
-  if (mode == Numerics::Fast) return b;
+  if (mode == Numerics::Fast) {
+    b.round_q_f16 = f16_kv;
+    b.kq = DotOrder::VecDot;
+    b.round_probs_f16 = f16_kv;
+    b.pv = DotOrder::VecDot;
+    b.round_hidden_f16 = true;
+    b.head = DotOrder::VecDot;
+    b.ternary = kernels::SumOrder::blocks;
+    return b;
+  }
   b.round_q_f16 = f16_kv;
   const bool bitnet_cpp = c.weight_type == TensorType::I2_S;
   const bool tinyblas = n_tokens >= 2;

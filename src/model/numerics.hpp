@@ -4,13 +4,16 @@
 
 #include <cstdint>
 
+#include "kernels/bitlinear.hpp"
 #include "model/config.hpp"
 
 namespace bitnet {
 
 // Reference: mirror the reference implementation of the model's weight type exactly, including its
-// batch-size-dependent rounding. Fast: the same graph without the batch-dependent F16 roundings and
-// summation orders (results independent of how tokens are split into batches).
+// batch-size-dependent rounding. Fast: every batch size takes the reference's one-token path (its
+// F16 roundings and vec_dot orders, which the fast kernels compute) and TQ matmuls sum block by
+// block (kernels::SumOrder::blocks: as accurate, fewer float operations): results do not depend
+// on how tokens are split into batches, and are not the reference's bits.
 enum class Numerics { Reference, Fast };
 
 // Summation order of an F16 dot product: ggml's vec_dot_f16, tinyBLAS's 16 fma lanes, or plain.
@@ -23,6 +26,7 @@ struct BatchNumerics {
   DotOrder kq = DotOrder::Plain;
   DotOrder pv = DotOrder::Plain;
   DotOrder head = DotOrder::Plain;
+  kernels::SumOrder ternary = kernels::SumOrder::reference;  // TQ block sums (I2_S has one order)
 };
 
 // The reference is bitnet.cpp for I2_S weights and upstream llama.cpp for TQ1_0/TQ2_0.

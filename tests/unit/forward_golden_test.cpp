@@ -35,7 +35,8 @@ void check_golden_dir(const std::string& dir, const std::string& model_prefix, N
         test::compare_logits(ctx.logits().data(), gc.logits.data(), rows, gc.n_vocab);
     stats.print(gc.name);
     if (require) {
-      EXPECT_TRUE(stats.passes()) << gc.name;
+      EXPECT_TRUE(numerics == Numerics::Reference ? stats.passes() : stats.passes_loose())
+          << gc.name;
     }
   }
 }
@@ -48,6 +49,13 @@ TEST(ForwardGolden, UpstreamTQ2_0) {
 }
 TEST(ForwardGolden, UpstreamTQ1_0) {
   check_golden_dir("golden-upstream", "tiny-bitnet-tq1_0", Numerics::Reference, true);
+}
+// Fast numerics (one-token roundings for every batch, TQ sums block by block) are not the
+// reference's bits: they are held to the loose bar (ParityStats::passes_loose).
+TEST(ForwardGolden, FastNumericsMeetTheParityBar) {
+  check_golden_dir("golden", "tiny-b158-i2s", Numerics::Fast, true);
+  check_golden_dir("golden-upstream", "tiny-bitnet-tq2_0", Numerics::Fast, true);
+  check_golden_dir("golden-upstream", "tiny-bitnet-tq1_0", Numerics::Fast, true);
 }
 
 }  // namespace

@@ -116,6 +116,11 @@ struct ParityStats {
   bool passes() const {
     return frac_ge_9999 >= 0.95 && min_cos >= 0.99 && argmax_required_agree == argmax_required;
   }
+  // The bar for results that are not the reference's bits by design (fast numerics): these tiny
+  // random models turn last-bit differences into cos ~0.9995 (the reference's own batched vs
+  // one-token logits differ as much), so only the shape of the distribution and the clear
+  // argmaxes are held.
+  bool passes_loose() const { return min_cos >= 0.999 && argmax_required_agree == argmax_required; }
   void print(const std::string& name) const {
     std::printf(
         "  %-40s rows %3lld  cos min %.7f median %.7f  >=0.9999: %5.1f%%  max|d| %.3g  argmax "

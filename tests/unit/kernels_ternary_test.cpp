@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -13,6 +15,7 @@
 #include "kernels/cpu_features.hpp"
 #include "kernels/ternary_kernels.hpp"
 #include "kernels_test_util.hpp"
+#include "quant/dequantize.hpp"
 
 namespace bitnet::kernels {
 namespace {
@@ -111,16 +114,19 @@ std::string describe(const MatmulCase& c) {
          " k=" + std::to_string(c.k) + " tokens=" + std::to_string(c.tokens);
 }
 
-void check_matmul(const KernelSet& kernels, const MatmulCase& c, bool scrambled,
-                  std::mt19937& rng) {
-  const auto m = random_ternary(c.type, c.n, c.k, rng, scrambled);
+void check_matmul(const KernelSet& kernels, const MatmulCase& c, bool scrambled, std::mt19937& rng,
+                  SumOrder order = SumOrder::reference) {
+  auto m = random_ternary(c.type, c.n, c.k, rng, scrambled);
+  prepare_for_kernels(m.w);  // the compute layout the forward pass uses
   const auto x = random_activations(c.tokens, c.k, rng);
   QuantizedActs acts;
   quantize_acts_ref(act_quant_for(c.type), x.data(), c.tokens, c.k, acts);
+  acts.order = order;
   std::vector<float> want(static_cast<size_t>(c.tokens * c.n)), got(want.size(), -1.0f);
   ternary_matmul_ref(m.w, acts, want.data(), 0, c.n);
   kernels.matmul(m.w, acts, got.data(), 0, c.n);
-  EXPECT_EQ(bits_of(want), bits_of(got)) << describe(c) << (scrambled ? " (scrambled codes)" : "");
+  EXPECT_EQ(bits_of(want), bits_of(got)) << describe(c) << (scrambled ? " (scrambled codes)" : "")
+                                         << (order == SumOrder::blocks ? " (blocks order)" : "");
   // A row range that starts and ends inside tiles writes exactly its rows.
   if (c.n > 3) {
     std::vector<float> part(want.size(), -7.0f);
@@ -138,6 +144,68 @@ void check_matmul(const KernelSet& kernels, const MatmulCase& c, bool scrambled,
 TEST_P(KernelSetTest, MatmulBitIdenticalToOracle) {
   std::mt19937 rng(21);
   for (const MatmulCase& c : matmul_cases()) check_matmul(kernels(), c, false, rng);
+}
+
+TEST_P(KernelSetTest, BlocksOrderMatmulBitIdenticalToOracle) {
+  std::mt19937 rng(23);
+  for (const MatmulCase& c : matmul_cases()) {
+    if (c.type != TensorType::I2_S) check_matmul(kernels(), c, false, rng, SumOrder::blocks);
+  }
+  for (TensorType type : {TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (int64_t tokens : {1, 3}) {
+      check_matmul(kernels(), {type, 37, 1024, tokens}, true, rng, SumOrder::blocks);
+    }
+  }
+}
+
+// The two orders sum the same exact block products: outputs agree to float rounding (the issue's
+// bar for layer outputs: cosine >= 0.999999), and they are not the same bits (the mode is used).
+TEST(BitLinear, BlocksOrderAgreesWithReferenceOrder) {
+  std::mt19937 rng(24);
+  for (TensorType type : {TensorType::TQ2_0, TensorType::TQ1_0}) {
+    const int64_t n = 256, k = 6912, tokens = 3;
+    auto m = random_ternary(type, n, k, rng);
+    prepare_for_kernels(m.w);
+    const auto x = random_activations(tokens, k, rng);
+    std::vector<float> ref(tokens * n), blocks(tokens * n);
+    QuantizedActs scratch;
+    bitlinear(m.w, x.data(), tokens, ref.data(), scratch, 2, SumOrder::reference);
+    bitlinear(m.w, x.data(), tokens, blocks.data(), scratch, 2, SumOrder::blocks);
+    // The exact value (integer block sums, scales in double) and each order's error against it.
+    QuantizedActs acts;
+    quantize_acts_ref(act_quant_for(type), x.data(), tokens, k, acts);
+    std::vector<int32_t> sums(k / 256);
+    double err_ref = 0, err_blocks = 0, scale = 0;
+    double dot = 0, nr = 0, nb = 0;
+    int differing = 0;
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t r = 0; r < n; ++r) {
+        ternary_row_dot_blocks_ref(m.w, r, acts.row(t), sums.data());
+        double exact = 0;
+        for (int64_t b = 0; b < k / 256; ++b) {
+          const int64_t block_bytes = traits(type).type_size;
+          const float d_w =
+              tq_block_scale(type, m.bytes.data() + (r * (k / 256) + b) * block_bytes);
+          exact += static_cast<double>(sums[b]) *
+                   (static_cast<double>(acts.scale[t * (k / 256) + b]) * d_w);
+        }
+        const size_t i = static_cast<size_t>(t * n + r);
+        err_ref = std::max(err_ref, std::fabs(ref[i] - exact));
+        err_blocks = std::max(err_blocks, std::fabs(blocks[i] - exact));
+        scale = std::max(scale, std::fabs(exact));
+        dot += static_cast<double>(ref[i]) * blocks[i];
+        nr += static_cast<double>(ref[i]) * ref[i];
+        nb += static_cast<double>(blocks[i]) * blocks[i];
+        differing += ref[i] != blocks[i];
+      }
+    }
+    std::printf(
+        "  %s: max |error| vs exact: reference order %.3g, blocks order %.3g (max |y| %.3g)\n",
+        std::string(to_string(type)).c_str(), err_ref, err_blocks, scale);
+    EXPECT_LE(err_blocks, 2 * err_ref + 1e-6 * scale) << to_string(type);
+    EXPECT_GE(dot / std::sqrt(nr * nb), 0.999999) << to_string(type);
+    EXPECT_GT(differing, 0) << to_string(type) << ": the blocks order gave the reference's bits";
+  }
 }
 
 TEST_P(KernelSetTest, MatmulBitIdenticalOnEveryCodePattern) {
