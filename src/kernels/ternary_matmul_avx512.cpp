@@ -352,24 +352,25 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
   }
 }
 
-// TQ1_0 trit n of every byte (see tq1_digits), 32 bytes at a time.
-inline __m256i tq1_digits256(__m256i q) {
-  const __m256i ones = _mm256_set1_epi8(1);
-  const __mmask32 ge86 = _mm256_cmpge_epu8_mask(q, _mm256_set1_epi8(86));
-  const __mmask32 ge171 = _mm256_cmpge_epu8_mask(q, _mm256_set1_epi8(static_cast<char>(171)));
-  const __m256i c = _mm256_maskz_mov_epi8(ge86, ones);
-  return _mm256_mask_add_epi8(c, ge171, c, ones);
+// TQ1_0 trit n of every byte: ((q * 3^n mod 256) * 3) >> 8, i.e. (q_n >= 86) + (q_n >= 171).
+inline __m512i tq1_digits(__m512i q) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __mmask64 ge86 = _mm512_cmpge_epu8_mask(q, _mm512_set1_epi8(86));
+  const __mmask64 ge171 = _mm512_cmpge_epu8_mask(q, _mm512_set1_epi8(static_cast<char>(171)));
+  const __m512i c = _mm512_maskz_mov_epi8(ge86, ones);
+  return _mm512_mask_add_epi8(c, ge171, c, ones);
 }
-inline __m256i times3(__m256i q) {
-  return _mm256_add_epi8(q, _mm256_add_epi8(q, q));
+inline __m512i times3(__m512i q) {
+  return _mm512_add_epi8(q, _mm512_add_epi8(q, q));
 }
 
-// One token x TQ1_0, row by row. dpbusd sums 4 adjacent bytes into a dword, so every vector is laid
-// out for dword j to hold elements of ggml's lane j ((e % 32) / 4 == j) of the block:
+// One token x TQ1_0, two rows per vector (one per 256-bit half, so the digit extraction serves
+// both). dpbusd sums 4 adjacent bytes into a dword, so every half is laid out for dword j to hold
+// elements of ggml's lane j ((e % 32) / 4 == j) of the block:
 //  - qs[0..32): trit n of byte m is element 32n + m, activations in element order;
-//  - qs[32..48) (broadcast to both 128-bit halves): trit n of byte m is element 160 + 16n + m,
-//  lanes
-//    0-3 for even n, 4-7 for odd n: the activations sit in the matching half, zeros in the other;
+//  - qs[32..48) (broadcast to both 128-bit lanes of the half): trit n of byte m is element
+//    160 + 16n + m, lanes 0-3 for even n, 4-7 for odd n: the activations sit in the matching
+//    128-bit lane, zeros in the other;
 //  - qh[0..4) (broadcast, dword 4 + n multiplied by 3^n): trit n is elements 240 + 4n .. + 3, lane
 //    4 + n, activations [zeros16, q(240 .. 256)].
 void gemv_tq1_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
@@ -402,33 +403,48 @@ void gemv_tq1_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
     for (auto& v : acc) v = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const int8_t* pa = perm.data() + b * kBlockActs;
-      const auto act = [&](int64_t offset) {
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + offset));
+      // The block's 11 activation vectors, each in both 256-bit halves (one row per half).
+      __m512i act[11];
+      for (int n = 0; n < 11; ++n) {
+        act[n] = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 32 * n)));
+      }
+      const auto load256 = [](const uint8_t* p) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
       };
-      const auto row_dot = [&](int i) {
-        const uint8_t* p = row_ptr[i] + b * 54;
-        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
-        __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-        __m256i t =
-            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)));
-        __m256i s = _mm256_setzero_si256();
+      const auto bcast128 = [](const uint8_t* p) {
+        return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      };
+      const auto halves = [](__m256i lo, __m256i hi) {
+        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      };
+      // Rows 2h and 2h + 1 in the two halves of every vector: the digit work is shared by both.
+      const auto pair_dot = [&](int h) {
+        const uint8_t* p0 = row_ptr[2 * h] + b * 54;
+        const uint8_t* p1 = row_ptr[2 * h + 1] + b * 54;
+        _mm_prefetch(reinterpret_cast<const char*>(p0 + kPrefetchRows * lay.row_bytes),
+                     _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(p1 + kPrefetchRows * lay.row_bytes),
+                     _MM_HINT_T1);
+        __m512i x = halves(load256(p0), load256(p1));
+        __m512i t = halves(bcast128(p0 + 32), bcast128(p1 + 32));
+        __m512i s = _mm512_setzero_si512();
         for (int n = 0; n < 5; ++n, x = times3(x), t = times3(t)) {
-          s = _mm256_dpbusd_epi32(s, tq1_digits256(x), act(32 * n));
-          s = _mm256_dpbusd_epi32(s, tq1_digits256(t), act(160 + 32 * n));
+          s = _mm512_dpbusd_epi32(s, tq1_digits(x), act[n]);
+          s = _mm512_dpbusd_epi32(s, tq1_digits(t), act[5 + n]);
         }
-        __m256i h =
-            _mm256_set1_epi32(static_cast<int>(load_u32(reinterpret_cast<const int8_t*>(p + 48))));
-        h = _mm256_blend_epi32(h, times3(h), 0xE0);
-        h = _mm256_blend_epi32(h, times3(h), 0xC0);
-        h = _mm256_blend_epi32(h, times3(h), 0x80);
-        return _mm256_dpbusd_epi32(s, tq1_digits256(h), act(320));
+        const auto qh = [](const uint8_t* p) {
+          return _mm256_set1_epi32(static_cast<int>(load_u32(reinterpret_cast<const int8_t*>(p))));
+        };
+        __m512i hv = halves(qh(p0 + 48), qh(p1 + 48));
+        hv = _mm512_mask_blend_epi32(0xE0E0, hv, times3(hv));
+        hv = _mm512_mask_blend_epi32(0xC0C0, hv, times3(hv));
+        hv = _mm512_mask_blend_epi32(0x8080, hv, times3(hv));
+        return _mm512_dpbusd_epi32(s, tq1_digits(hv), act[10]);
       };
       __m512i lanes[8];
 #pragma GCC unroll 8
-      for (int h = 0; h < 8; ++h) {
-        lanes[h] =
-            _mm512_inserti64x4(_mm512_castsi256_si512(row_dot(2 * h)), row_dot(2 * h + 1), 1);
-      }
+      for (int h = 0; h < 8; ++h) lanes[h] = pair_dot(h);
       const __m512 d = _mm512_mul_ps(_mm512_set1_ps(a.scale[b]), row_scales(row_ptr, b * 54 + 52));
       const __m256i sub_b =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + b * 8));
@@ -475,18 +491,6 @@ void decode_tile_2bit(const uint8_t* tile_base, __m512i row_offsets, __mmask16 v
       }
     }
   }
-}
-
-// TQ1_0 trit n of every byte: ((q * 3^n mod 256) * 3) >> 8, i.e. (q_n >= 86) + (q_n >= 171).
-inline __m512i tq1_digits(__m512i q) {
-  const __m512i ones = _mm512_set1_epi8(1);
-  const __mmask64 ge86 = _mm512_cmpge_epu8_mask(q, _mm512_set1_epi8(86));
-  const __mmask64 ge171 = _mm512_cmpge_epu8_mask(q, _mm512_set1_epi8(static_cast<char>(171)));
-  const __m512i c = _mm512_maskz_mov_epi8(ge86, ones);
-  return _mm512_mask_add_epi8(c, ge171, c, ones);
-}
-inline __m512i times3(__m512i q) {
-  return _mm512_add_epi8(q, _mm512_add_epi8(q, q));
 }
 
 // TQ1_0 tile decode: byte m of a group of bytes holds trit n of value (group start + n*stride + m),
