@@ -108,7 +108,7 @@ void run_repack(benchmark::State& state, Shape shape) {
   const auto bytes = random_tensor(TensorType::TQ2_0, shape.n, shape.k, rng);
   for (auto _ : state) {
     auto w = TernaryWeights::from_tensor(TensorType::TQ2_0, bytes.data(), shape.k, shape.n);
-    repack_tq2_0(w);
+    repack_tq_2bit(w);
     benchmark::DoNotOptimize(w.packed_codes);
   }
   state.counters["file_GB/s"] = benchmark::Counter(

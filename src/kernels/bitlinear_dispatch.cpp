@@ -30,18 +30,20 @@ const KernelSet& kernel_set(Isa isa) {
   return scalar;
 }
 
-// I2_S and TQ1_0 are decoded on the fly from the mapping. TQ2_0 is repacked for the AVX-512
-// kernels (aligned 64-byte code parts, float scales in 16-row tiles: no per-block scale gathers and
-// no loads across cache lines); the same bytes + 3%, and the file's pages are dropped afterwards.
+// I2_S is decoded on the fly from the mapping. TQ2_0 and TQ1_0 are repacked for the AVX-512
+// kernels into one compute layout (aligned 64-byte 2-bit code parts, float scales in 16-row tiles:
+// no per-block scale gathers, no loads across cache lines), and the file's pages are dropped
+// afterwards. For TQ2_0 that is the same bytes + 3%; TQ1_0 (1.69 bit/weight) grows to 2.06
+// bit/weight (x1.22), because its base-3 digits cost ~3.6x the vector operations of 2-bit codes
+// and its GEMV is compute-bound at ~6 GB/s per core (docs/performance.md, "TQ1_0").
 void prepare_for_kernels(TernaryWeights& w) {
-  if (w.type != TensorType::TQ2_0 || w.packed_codes || selected_isa() != Isa::avx512 ||
-      !simd_handles(w)) {
-    return;
-  }
-  repack_tq2_0(w);
+  const bool tq = w.type == TensorType::TQ2_0 || w.type == TensorType::TQ1_0;
+  if (!tq || w.packed_codes || selected_isa() != Isa::avx512 || !simd_handles(w)) return;
+  repack_tq_2bit(w);
   if (w.source) {
+    const int64_t block_bytes = traits(w.type).type_size;
     w.source->advise_dont_need(reinterpret_cast<const std::byte*>(w.data),
-                               static_cast<size_t>(w.n * (w.k / 256) * 66));
+                               static_cast<size_t>(w.n * (w.k / 256) * block_bytes));
   }
 }
 
@@ -55,8 +57,10 @@ void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out) {
   }
 }
 
-void repack_tq2_0(TernaryWeights& w) {
+void repack_tq_2bit(TernaryWeights& w) {
   constexpr int64_t kTile = kRowTile;
+  const bool tq1 = w.type == TensorType::TQ1_0;
+  const int64_t block_bytes = traits(w.type).type_size;
   const int64_t nb = w.k / 256;
   const int64_t tiles = (w.n + kTile - 1) / kTile;
   const size_t code_bytes = static_cast<size_t>(w.n * nb * 64);
@@ -66,12 +70,18 @@ void repack_tq2_0(TernaryWeights& w) {
                                            ~uintptr_t{63});
   auto* scales = reinterpret_cast<float*>(codes + ((code_bytes + 63) & ~size_t{63}));
   std::memset(scales, 0, scale_bytes);
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < w.n; ++r) {
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* block = w.data + (r * nb + b) * 66;
-      std::memcpy(codes + (r * nb + b) * 64, block, 64);
-      scales[((r / kTile) * nb + b) * kTile + r % kTile] =
-          fp16_to_fp32(static_cast<uint16_t>(block[64] | (block[65] << 8)));
+      const uint8_t* block = w.data + (r * nb + b) * block_bytes;
+      uint8_t* dst = codes + (r * nb + b) * 64;
+      if (tq1) {
+        tq1_block_to_codes_avx512(block, dst);  // repacking happens only on the AVX-512 set
+      } else {
+        std::memcpy(dst, block, 64);
+      }
+      scales[((r / kTile) * nb + b) * kTile + r % kTile] = fp16_to_fp32(
+          static_cast<uint16_t>(block[block_bytes - 2] | (block[block_bytes - 1] << 8)));
     }
   }
   w.packed_codes = codes;

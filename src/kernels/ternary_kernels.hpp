@@ -50,8 +50,12 @@ void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, floa
 // token of a (Q8K activations). Called by the TQ kernels once per call.
 void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out);
 
-// Builds w.packed_* for TQ2_0 (the AVX-512 compute layout, see TernaryWeights); keeps w.data.
-void repack_tq2_0(TernaryWeights& w);
+// Builds w.packed_* for TQ2_0 or TQ1_0 (the AVX-512 compute layout: TQ2_0's 2-bit codes, see
+// TernaryWeights); keeps w.data.
+void repack_tq_2bit(TernaryWeights& w);
+// One TQ1_0 block's 256 trits as TQ2_0's 64 code bytes (byte m of half h holds element
+// 128h + 32l + m at bits 2l; a TQ1_0 digit is already w + 1). Needs the AVX-512 set.
+void tq1_block_to_codes_avx512(const uint8_t* block, uint8_t* codes);
 
 // Shapes the SIMD matmuls handle; others go to the oracle (I2_S rows must start on a 128-value
 // block).

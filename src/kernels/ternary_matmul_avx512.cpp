@@ -44,10 +44,12 @@ Layout layout_of(const TernaryWeights& w) {
   switch (w.type) {
     case TensorType::I2_S:
       return {w.data, nullptr, true, false, w.k / 4, 64, 0};
-    case TensorType::TQ1_0:
-      return {w.data, nullptr, false, true, w.k / kChunk * 54, 54, 52};
     default:
+      // TQ2_0 and TQ1_0 repacked at load share TQ2_0's 2-bit code layout.
       if (w.packed_codes) return {w.packed_codes, w.packed_scales, false, false, w.k / 4, 64, 0};
+      if (w.type == TensorType::TQ1_0) {
+        return {w.data, nullptr, false, true, w.k / kChunk * 54, 54, 52};
+      }
       return {w.data, nullptr, false, false, w.k / kChunk * 66, 66, 64};
   }
 }
@@ -462,7 +464,7 @@ void gemv(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
           int64_t row_end) {
   if (w.type == TensorType::I2_S) {
     gemv_2bit<true>(w, a, y, row_begin, row_end);
-  } else if (w.type == TensorType::TQ1_0) {
+  } else if (w.type == TensorType::TQ1_0 && !w.packed_codes) {
     gemv_tq1_0(w, a, y, row_begin, row_end);
   } else if (a.order == SumOrder::blocks) {
     gemv_tq2_0_blocks(w, a, y, row_begin, row_end);
@@ -797,6 +799,45 @@ void gemm(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row
 }
 
 }  // namespace
+
+void tq1_block_to_codes_avx512(const uint8_t* block, uint8_t* codes) {
+  const auto digits256 = [](__m256i q) {  // as tq1_digits, 32 bytes
+    const __m256i ones = _mm256_set1_epi8(1);
+    const __mmask32 ge86 = _mm256_cmpge_epu8_mask(q, _mm256_set1_epi8(86));
+    const __mmask32 ge171 = _mm256_cmpge_epu8_mask(q, _mm256_set1_epi8(static_cast<char>(171)));
+    const __m256i c = _mm256_maskz_mov_epi8(ge86, ones);
+    return _mm256_mask_add_epi8(c, ge171, c, ones);
+  };
+  const auto times3_256 = [](__m256i q) { return _mm256_add_epi8(q, _mm256_add_epi8(q, q)); };
+  __m256i g[8];  // g[j]: the codes of elements 32j .. 32j + 31
+  __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block));
+  for (int n = 0; n < 5; ++n, q = times3_256(q)) g[n] = digits256(q);  // elements 32n + m
+  // qs[32..48) in both halves, the upper multiplied by 3 once more: digit pairs (n, n+1) of the
+  // 16 bytes are elements 160 + 16n .. + 32.
+  const __m128i q2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 32));
+  __m256i pair =
+      _mm256_inserti128_si256(_mm256_castsi128_si256(q2),
+                              _mm256_castsi256_si128(times3_256(_mm256_castsi128_si256(q2))), 1);
+  g[5] = digits256(pair);  // digits 0, 1
+  pair = times3_256(times3_256(pair));
+  g[6] = digits256(pair);  // digits 2, 3
+  pair = times3_256(times3_256(pair));
+  // qh[0..4): dword n multiplied by 3^n, digit 0: elements 240 + 4n + m, after digit 4 of qs[32..].
+  __m128i h =
+      _mm_set1_epi32(static_cast<int>(load_u32(reinterpret_cast<const int8_t*>(block + 48))));
+  const auto times3_128 = [](__m128i v) { return _mm_add_epi8(v, _mm_add_epi8(v, v)); };
+  h = _mm_blend_epi32(h, times3_128(h), 0xE);
+  h = _mm_blend_epi32(h, times3_128(h), 0xC);
+  h = _mm_blend_epi32(h, times3_128(h), 0x8);
+  g[7] = digits256(_mm256_inserti128_si256(pair, h, 1));  // low half: digit 4 of qs[32..]
+  for (int half = 0; half < 2; ++half) {
+    const __m256i* v = g + 4 * half;
+    const __m256i packed =
+        _mm256_or_si256(_mm256_or_si256(v[0], _mm256_slli_epi16(v[1], 2)),
+                        _mm256_or_si256(_mm256_slli_epi16(v[2], 4), _mm256_slli_epi16(v[3], 6)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 32 * half), packed);
+  }
+}
 
 void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
                            int64_t row_begin, int64_t row_end) {

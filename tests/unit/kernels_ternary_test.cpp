@@ -215,19 +215,27 @@ TEST_P(KernelSetTest, MatmulBitIdenticalOnEveryCodePattern) {
   }
 }
 
-// The AVX-512 compute layout of TQ2_0 (repacked at load) gives the same bits as the file layout.
-TEST(KernelsRepack, Tq2RepackedMatchesOracle) {
+// The AVX-512 compute layout (TQ2_0's 2-bit codes, repacked at load from TQ2_0 or TQ1_0) gives the
+// same bits as the file layout, in both sum orders and for every code pattern.
+TEST(KernelsRepack, RepackedMatchesOracle) {
   if (!isa_supported(Isa::avx512))
     GTEST_SKIP() << "this CPU lacks avx512; the repacked layout is not used";
   std::mt19937 rng(41);
+  std::vector<std::pair<MatmulCase, bool>> cases;  // (case, scrambled codes)
   for (const MatmulCase& c : matmul_cases()) {
-    if (c.type != TensorType::TQ2_0) continue;
-    auto m = random_ternary(c.type, c.n, c.k, rng);
-    repack_tq2_0(m.w);
+    if (c.type != TensorType::I2_S) cases.push_back({c, false});
+  }
+  for (TensorType type : {TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (int64_t tokens : {1, 5}) cases.push_back({{type, 37, 1024, tokens}, true});
+  }
+  for (const auto& [c, scrambled] : cases) {
+    auto m = random_ternary(c.type, c.n, c.k, rng, scrambled);
+    repack_tq_2bit(m.w);
     ASSERT_NE(m.w.packed_codes, nullptr);
     const auto x = random_activations(c.tokens, c.k, rng);
     QuantizedActs acts;
     quantize_acts_ref(ActQuant::Q8K, x.data(), c.tokens, c.k, acts);
+    acts.order = c.tokens == 5 ? SumOrder::blocks : SumOrder::reference;
     std::vector<float> want(static_cast<size_t>(c.tokens * c.n)), got(want.size(), -1.0f);
     ternary_matmul_ref(m.w, acts, want.data(), 0, c.n);
     kernel_set(Isa::avx512).matmul(m.w, acts, got.data(), 0, c.n);
