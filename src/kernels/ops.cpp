@@ -39,10 +39,11 @@ void scale_scalar(float* y, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) y[i] *= s;
 }
 
-// body(r) for r in [0, rows), split statically over the threads when the batch is big enough.
+// body(r) for r in [0, rows) of n values each, split statically over the threads when the batch
+// is big enough to pay for the fork.
 template <class Body>
-void for_each_row(int64_t rows, int n_threads, const Body& body) {
-  if (n_threads <= 1 || rows < kMinRowsToFork) {
+void for_each_row(int64_t rows, int64_t n, int n_threads, const Body& body) {
+  if (n_threads <= 1 || rows < 2 || rows * n < kMinValuesToFork) {
     for (int64_t r = 0; r < rows; ++r) body(r);
     return;
   }
@@ -83,34 +84,34 @@ const OpsKernels& ops() {
 void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t n, float eps, float* y,
                    int n_threads) {
   const OpsKernels& k = ops();
-  for_each_row(rows, n_threads, [&](int64_t r) { k.rms_norm(x + r * n, w, n, eps, y + r * n); });
+  for_each_row(rows, n, n_threads, [&](int64_t r) { k.rms_norm(x + r * n, w, n, eps, y + r * n); });
 }
 
 void silu_mul_rows(float* gate, const float* up, int64_t rows, int64_t n, int n_threads) {
   const OpsKernels& k = ops();
-  for_each_row(rows, n_threads, [&](int64_t r) { k.silu_mul(gate + r * n, up + r * n, n); });
+  for_each_row(rows, n, n_threads, [&](int64_t r) { k.silu_mul(gate + r * n, up + r * n, n); });
 }
 
 void relu2_mul_rows(float* gate, const float* up, int64_t rows, int64_t n, int n_threads) {
   const OpsKernels& k = ops();
-  for_each_row(rows, n_threads, [&](int64_t r) { k.relu2_mul(gate + r * n, up + r * n, n); });
+  for_each_row(rows, n, n_threads, [&](int64_t r) { k.relu2_mul(gate + r * n, up + r * n, n); });
 }
 
 void add_rows(float* acc, const float* x, int64_t rows, int64_t n, int n_threads) {
   const OpsKernels& k = ops();
-  for_each_row(rows, n_threads, [&](int64_t r) { k.add(acc + r * n, x + r * n, n); });
+  for_each_row(rows, n, n_threads, [&](int64_t r) { k.add(acc + r * n, x + r * n, n); });
 }
 
 void scale_rows(float* y, int64_t rows, int64_t n, float s, int n_threads) {
   const OpsKernels& k = ops();
-  for_each_row(rows, n_threads, [&](int64_t r) { k.scale(y + r * n, n, s); });
+  for_each_row(rows, n, n_threads, [&](int64_t r) { k.scale(y + r * n, n, s); });
 }
 
 void rope_neox_rows(float* x, int64_t rows, int64_t row_len, int64_t head_dim, int64_t n_rot,
                     const float* caches, int n_threads) {
   const OpsKernels& k = ops();
   const int64_t n_heads = row_len / head_dim;
-  for_each_row(rows, n_threads, [&](int64_t r) {
+  for_each_row(rows, row_len, n_threads, [&](int64_t r) {
     k.rope_neox(x + r * row_len, n_heads, head_dim, n_rot, caches + r * n_rot);
   });
 }

@@ -41,9 +41,11 @@ const OpsKernels& ops_kernels_avx2();
 const OpsKernels& ops_kernels_avx512();
 
 // Batches of `rows` rows of n values (tokens) with the selected set. Rows are independent, so the
-// static split over n_threads changes no bit; batches under kMinRowsToFork rows stay on the calling
-// thread (waking sleeping OpenMP threads costs more than a few rows of these ops).
-inline constexpr int64_t kMinRowsToFork = 4;
+// static split over n_threads changes no bit. Batches under kMinValuesToFork values stay on the
+// calling thread: waking the OpenMP team costs ~8 us on this 2-core machine (sleeping threads,
+// GOMP_SPINCOUNT=0), about what these ops take on 16-32k values (0.1-0.4 ns a value), so a
+// split only pays from ~64k values (25 tokens of 2560, 10 of 6912) on.
+inline constexpr int64_t kMinValuesToFork = int64_t{1} << 16;
 
 void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t n, float eps, float* y,
                    int n_threads);

@@ -410,10 +410,11 @@ INSTANTIATE_TEST_SUITE_P(AllIsas, OpsTest, ::testing::Values(Isa::scalar, Isa::a
 // oracle row by row, for batches that stay on the calling thread and batches split over threads.
 TEST(OpsRows, BatchesMatchOracleForAnyThreadCount) {
   std::mt19937 rng(8);
-  const int64_t n = 300;
-  const int64_t head_dim = 20;
-  const int64_t n_rot = 16;
-  for (int64_t rows : {1, 3, 4, 9}) {
+  const int64_t n = 7680;  // 9 rows are over kMinValuesToFork, 4 are not
+  const int64_t head_dim = 128;
+  const int64_t n_rot = 64;
+  static_assert(4 * n < kMinValuesToFork && 9 * n >= kMinValuesToFork);
+  for (int64_t rows : {1, 4, 9}) {
     const std::vector<float> x = uniform(rows * n, -10.0f, 10.0f, rng);
     const std::vector<float> up = uniform(rows * n, -3.0f, 3.0f, rng);
     const std::vector<float> w = uniform(n, -2.0f, 2.0f, rng);
