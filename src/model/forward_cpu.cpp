@@ -1,6 +1,7 @@
 // The layer forward pass on the CPU, written to read top to bottom like the model's definition.
 // Numerics follow the reference of the weight type (see model/numerics.hpp and
-// docs/architecture.md); the small ops are the scalar mirrors in kernels/ops_ref.
+// docs/architecture.md); the small ops are kernels/ops, bit-identical to the scalar mirrors in
+// kernels/ops_ref.
 #include "model/forward_cpu.hpp"
 
 #include <omp.h>
@@ -10,18 +11,11 @@
 
 #include "common/fp16.hpp"
 #include "kernels/f16_gemv.hpp"
+#include "kernels/ops.hpp"
 #include "kernels/ops_ref.hpp"
 
 namespace bitnet {
 namespace {
-
-void rms_norm_rows(const float* x, const float* w, int64_t rows, int64_t n, float eps, float* y) {
-  for (int64_t t = 0; t < rows; ++t) kernels::rms_norm_ref(x + t * n, w, n, eps, y + t * n);
-}
-
-void add_into(float* acc, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] = x[i] + acc[i];
-}
 
 // `x_f16_exact`: x holds values exact in F16 (the reference converted them), so products are exact.
 float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool x_f16_exact) {
@@ -93,7 +87,7 @@ void CpuForward::bitlinear(const BitLinearWeights& w, const float* x, int64_t n_
                            kernels::SumOrder order) {
   kernels::bitlinear(w.w, x, n_tokens, y, acts_, n_threads_, order);
   if (w.out_scale != 1.0f) {
-    for (int64_t i = 0; i < n_tokens * w.w.n; ++i) y[i] *= w.out_scale;
+    kernels::scale_rows(y, n_tokens, w.w.n, w.out_scale, n_threads_);
   }
 }
 
@@ -109,7 +103,7 @@ void CpuForward::bitlinear_group(std::initializer_list<const BitLinearWeights*> 
   for (const BitLinearWeights* w : ws) {
     float* y = *out++;
     if (w->out_scale != 1.0f) {
-      for (int64_t i = 0; i < n_tokens * w->w.n; ++i) y[i] *= w->out_scale;
+      kernels::scale_rows(y, n_tokens, w->w.n, w->out_scale, n_threads_);
     }
   }
 }
@@ -123,7 +117,7 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   float* x = b.residual;
 
   // Attention block.
-  rms_norm_rows(x, L.attn_norm, n, E, c_.rms_eps, xn_.data());
+  kernels::rms_norm_rows(x, L.attn_norm, n, E, c_.rms_eps, xn_.data(), n_threads_);
   observe(layer, Stage::attn_norm, b, E, xn_.data());
   const kernels::SumOrder order = b.numerics.ternary;
   bitlinear_group({&L.wq, &L.wk, &L.wv}, xn_.data(), n, {q_.data(), k_.data(), v_.data()}, order);
@@ -132,29 +126,30 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   observe(layer, Stage::v_proj, b, c_.n_embd_kv(), v_.data());
   attention(il, b);
   observe(layer, Stage::attn_out, b, E, attn_.data());
-  rms_norm_rows(attn_.data(), L.attn_sub_norm, n, E, c_.rms_eps, sub_.data());
+  kernels::rms_norm_rows(attn_.data(), L.attn_sub_norm, n, E, c_.rms_eps, sub_.data(), n_threads_);
   observe(layer, Stage::attn_sub_norm, b, E, sub_.data());
   bitlinear(L.wo, sub_.data(), n, o_.data(), order);
   observe(layer, Stage::o_proj, b, E, o_.data());
-  add_into(x, o_.data(), n * E);
+  kernels::add_rows(x, o_.data(), n, E, n_threads_);
 
   // Feed-forward block.
-  rms_norm_rows(x, L.ffn_norm, n, E, c_.rms_eps, xn_.data());
+  kernels::rms_norm_rows(x, L.ffn_norm, n, E, c_.rms_eps, xn_.data(), n_threads_);
   observe(layer, Stage::ffn_norm, b, E, xn_.data());
   bitlinear_group({&L.gate, &L.up}, xn_.data(), n, {gate_.data(), up_.data()}, order);
   observe(layer, Stage::ffn_gate, b, F, gate_.data());
   observe(layer, Stage::ffn_up, b, F, up_.data());
   if (c_.ffn_activation == FfnActivation::Relu2) {
-    for (int64_t i = 0; i < n * F; ++i) gate_[i] = kernels::relu2_ref(gate_[i]) * up_[i];
+    kernels::relu2_mul_rows(gate_.data(), up_.data(), n, F, n_threads_);
   } else {
-    for (int64_t i = 0; i < n * F; ++i) gate_[i] = kernels::silu_ref(gate_[i]) * up_[i];
+    kernels::silu_mul_rows(gate_.data(), up_.data(), n, F, n_threads_);
   }
   observe(layer, Stage::ffn_act, b, F, gate_.data());
-  rms_norm_rows(gate_.data(), L.ffn_sub_norm, n, F, c_.rms_eps, ffn_sub_.data());
+  kernels::rms_norm_rows(gate_.data(), L.ffn_sub_norm, n, F, c_.rms_eps, ffn_sub_.data(),
+                         n_threads_);
   observe(layer, Stage::ffn_sub_norm, b, F, ffn_sub_.data());
   bitlinear(L.down, ffn_sub_.data(), n, down_.data(), order);
   observe(layer, Stage::ffn_out, b, E, down_.data());
-  add_into(x, down_.data(), n * E);
+  kernels::add_rows(x, down_.data(), n, E, n_threads_);
   observe(layer, Stage::layer_out, b, E, x);
 }
 
@@ -164,12 +159,9 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
   const int64_t n = b.n_tokens;
   const int64_t hd = c_.head_dim;
   const int64_t n_kv_embd = c_.n_embd_kv();
+  kernels::rope_neox_rows(q_.data(), n, c_.n_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
+  kernels::rope_neox_rows(k_.data(), n, n_kv_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
   for (int64_t t = 0; t < n; ++t) {
-    const float* cache = rope_cache_.data() + t * c_.n_rot;
-    for (int64_t h = 0; h < c_.n_head; ++h)
-      kernels::rope_neox_ref(q_.data() + t * c_.n_embd + h * hd, c_.n_rot, cache);
-    for (int64_t h = 0; h < c_.n_head_kv; ++h)
-      kernels::rope_neox_ref(k_.data() + t * n_kv_embd + h * hd, c_.n_rot, cache);
     kv_.store(il, b.first_pos + t, k_.data() + t * n_kv_embd, v_.data() + t * n_kv_embd);
   }
 
@@ -195,7 +187,7 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
       scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, j) + g * hd, qh, hd, nm.round_q_f16)
                       : kernels::dot_f32_plain(kv_.k_f32(il, j) + g * hd, qh, hd);
     }
-    kernels::softmax_scaled_ref(scores, n_att, scale);
+    kernels::softmax_scaled(scores, n_att, scale);
     if (nm.round_probs_f16) {
       for (int64_t j = 0; j < n_att; ++j) scores[j] = round_to_fp16(scores[j]);
     }
@@ -214,8 +206,8 @@ void CpuForward::head(const LayerBatch& b, int64_t row_begin, int64_t row_end, f
   const int64_t E = c_.n_embd;
   const int64_t n_out = row_end - row_begin;
   float* normed = xn_.data();
-  rms_norm_rows(b.residual + row_begin * E, model_.weights().output_norm, n_out, E, c_.rms_eps,
-                normed);
+  kernels::rms_norm_rows(b.residual + row_begin * E, model_.weights().output_norm, n_out, E,
+                         c_.rms_eps, normed, n_threads_);
   if (*observer_) {
     (*observer_)(StageTensor{-1, Stage::final_norm, b.first_pos + row_begin, n_out, E, normed});
   }
