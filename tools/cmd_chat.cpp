@@ -2,6 +2,9 @@
 // kept between turns, so each turn processes only its own tokens. Commands: /reset (forget the
 // conversation), /exit. Ctrl-C stops the current answer; Ctrl-D (end of input) exits.
 // Exit codes: 0 at end of input or /exit, 1 error, CLI11's codes for bad arguments.
+#include <poll.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -18,10 +21,17 @@ namespace {
 
 enum class ReadStatus { line, interrupted, end };
 
-// One line of stdin without its newline. A Ctrl-C while waiting is reported, not fatal.
+// One line of stdin without its newline. A Ctrl-C while waiting is reported, not fatal. The flag is
+// checked before every wait and the wait is a poll with a timeout: a SIGINT that lands after the
+// prompt is printed but before read() blocks would otherwise be lost (stdin is unbuffered, so an
+// empty poll means fgetc would block).
 ReadStatus read_line(std::string& line) {
   line.clear();
   for (;;) {
+    if (interrupted()) return ReadStatus::interrupted;
+    pollfd input{STDIN_FILENO, POLLIN, 0};
+    const int ready = ::poll(&input, 1, 100);
+    if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
     errno = 0;
     const int c = std::fgetc(stdin);
     if (c == EOF) {
@@ -59,6 +69,7 @@ void run_chat(GenerationCliOptions& opt) {
   Engine engine(model, engine_config(opt));
   Chat chat(engine, opt.system, opt.chat_template);
   install_interrupt_handler();
+  std::setvbuf(stdin, nullptr, _IONBF, 0);  // see read_line
   std::fprintf(stderr,
                "chat ready: /reset forgets the conversation, Ctrl-C stops an answer, "
                "Ctrl-D exits\n");
