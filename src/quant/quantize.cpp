@@ -1,5 +1,7 @@
 #include "quant/quantize.hpp"
 
+#include <xmmintrin.h>  // SSE: part of baseline x86-64
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,13 +24,22 @@ constexpr float kGroupMaxEps = 1e-15f;  // ggml's GROUP_MAX_EPS: below it a grou
 // ggml's nearest_int, the same way: adding 1.5 * 2^23 rounds to an integer (half to even, the
 // default FP environment) and subtracting it again is exact, for |x| < 2^22 (the reference asserts
 // that range). Kept as a float so the clamping and the sums need no conversions.
+constexpr float kRoundMagic = 12582912.0f;
+
 float nearest_int_float(float x) {
-  constexpr float kMagic = 12582912.0f;
-  return (x + kMagic) - kMagic;
+  return (x + kRoundMagic) - kRoundMagic;
 }
 
 int nearest_int(float x) {
   return static_cast<int>(nearest_int_float(x));
+}
+
+// roundf (half away from zero) for |x| <= 2^31, without a libm call: truncation is exact and so
+// is the remainder.
+int round_half_away(float x) {
+  const auto truncated = static_cast<int>(x);
+  const float rest = x - static_cast<float>(truncated);
+  return truncated + (rest >= 0.5f ? 1 : 0) - (rest <= -0.5f ? 1 : 0);
 }
 
 void store_fp16(uint8_t* dst, float value) {
@@ -44,7 +55,7 @@ void quantize_q8_0(const float* x, uint8_t* dst, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     store_fp16(dst, d);
     for (int64_t j = 0; j < kQ8Block; ++j) {
-      dst[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::roundf(x[j] * id)));
+      dst[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(round_half_away(x[j] * id)));
     }
   }
 }
@@ -58,11 +69,12 @@ float clamp_level(float rounded) {
 // and keeps the first one with the best weighted fit sum(w*x*l)^2 / sum(w*l*l), w = x^2.
 //
 // Each candidate's sums are accumulated in element order exactly as the reference does; the
-// candidates are independent, so they are computed side by side (one element at a time for all 19)
-// instead of one after the other, which takes the 16-long chains of dependent adds off the
-// critical path. The choice then walks the candidates in the reference's order.
+// candidates are independent, so they are computed four at a time in the lanes of SSE vectors
+// (baseline x86-64; element-wise IEEE operations give the same bits as one at a time), all five
+// groups side by side, which takes the 16-long chains of dependent adds off the critical path.
+// The choice then walks the candidates in the reference's order.
 constexpr int kCandidates = 19;
-constexpr int kLanes = 20;  // candidates padded to whole SIMD vectors (the last is ignored)
+constexpr int kGroups = 5;  // 20 lanes: the candidates and one ignored copy of the first
 
 float make_qx_quants(const float* x, int8_t* L) {
   float max = 0;
@@ -78,22 +90,38 @@ float make_qx_quants(const float* x, int8_t* L) {
     std::memset(L, 0, kSubBlock);
     return 0.0f;
   }
-  float iscale[kLanes];
+  alignas(16) float iscale[kGroups * 4];
   iscale[0] = static_cast<float>(-kQ6Max) / max;
-  iscale[kLanes - 1] = iscale[0];
+  iscale[kGroups * 4 - 1] = iscale[0];
   for (int is = -9, c = 1; is <= 9; ++is) {
     if (is != 0) iscale[c++] = -(static_cast<float>(kQ6Max) + 0.1f * static_cast<float>(is)) / max;
   }
-  float sumlx[kLanes] = {};
-  float suml2[kLanes] = {};
+  const __m128 magic = _mm_set1_ps(kRoundMagic);
+  const __m128 lo = _mm_set1_ps(static_cast<float>(-kQ6Max));
+  const __m128 hi = _mm_set1_ps(static_cast<float>(kQ6Max - 1));
+  __m128 is[kGroups], slx[kGroups], sl2[kGroups];
+  for (int g = 0; g < kGroups; ++g) {
+    is[g] = _mm_load_ps(iscale + 4 * g);
+    slx[g] = sl2[g] = _mm_setzero_ps();
+  }
   for (int i = 0; i < kSubBlock; ++i) {
     const float w = x[i] * x[i];
-    const float wx = w * x[i];
-    for (int c = 0; c < kLanes; ++c) {
-      const float l = clamp_level(nearest_int_float(iscale[c] * x[i]));
-      sumlx[c] += wx * l;
-      suml2[c] += w * l * l;
+    const __m128 xv = _mm_set1_ps(x[i]);
+    const __m128 wv = _mm_set1_ps(w);
+    const __m128 wxv = _mm_set1_ps(w * x[i]);
+#pragma GCC unroll 5
+    for (int g = 0; g < kGroups; ++g) {
+      const __m128 rounded = _mm_sub_ps(_mm_add_ps(_mm_mul_ps(is[g], xv), magic), magic);
+      const __m128 l = _mm_min_ps(_mm_max_ps(rounded, lo), hi);
+      slx[g] = _mm_add_ps(slx[g], _mm_mul_ps(wxv, l));
+      sl2[g] = _mm_add_ps(sl2[g], _mm_mul_ps(_mm_mul_ps(wv, l), l));
     }
+  }
+  alignas(16) float sumlx[kGroups * 4];
+  alignas(16) float suml2[kGroups * 4];
+  for (int g = 0; g < kGroups; ++g) {
+    _mm_store_ps(sumlx + 4 * g, slx[g]);
+    _mm_store_ps(suml2 + 4 * g, sl2[g]);
   }
   int chosen = 0;
   float scale = suml2[0] != 0.0f ? sumlx[0] / suml2[0] : 0.0f;
