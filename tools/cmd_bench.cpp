@@ -21,6 +21,7 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "head_type_option.hpp"
 #include "kernels/cpu_features.hpp"
 #include "model/context.hpp"
 #include "model/model.hpp"
@@ -37,12 +38,15 @@ struct BenchOptions {
   int repetitions = 3;
   bool json = false;
   bool fast_numerics = false;
+  std::string head_type = "f16";
 };
 
 // What llama-bench reports about a model: total tensor bytes and elements, and a description.
 struct ModelFacts {
   std::string filename;
-  std::string type;  // "<arch> <params> <ternary type>", like llama_model_desc
+  std::string type;       // "<arch> <params> <ternary type>", like llama_model_desc, and a
+                          // quantized head as " + head Q8_0"
+  std::string head_type;  // the head as computed: "F16" (as stored), "Q8_0", "Q6_K"
   uint64_t size = 0;
   uint64_t n_params = 0;
 };
@@ -83,6 +87,13 @@ ModelFacts model_facts(const Model& model, const std::string& path) {
     std::snprintf(params, sizeof params, "%.0fM", p / 1e6);
   }
   f.type = model.config().arch_name + " " + params + " " + std::string(to_string(main_type));
+  const auto& quantized_head = model.weights().output_quantized;
+  if (quantized_head.empty()) {
+    f.head_type = std::string(to_string(model.weights().output.type));
+  } else {
+    f.head_type = std::string(to_string(quantized_head.type));
+    f.type += " + head " + f.head_type;
+  }
   return f;
 }
 
@@ -270,6 +281,7 @@ void print_json(const ModelFacts& m, int threads, int n_ctx_batch, const char* n
     j["cpu_features"] = cpu_features_string();
     j["kernel_isa"] = std::string(kernels::to_string(kernels::selected_isa()));
     j["numerics"] = numerics;
+    j["head_type"] = m.head_type;
     all.push_back(j);
   }
   std::printf("%s\n", all.dump(2).c_str());
@@ -279,7 +291,9 @@ void run_bench(const BenchOptions& o) {
   const int threads = o.threads > 0
                           ? o.threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const auto model = Model::load(o.model);
+  LoadOptions load;
+  load.head_type = head_quant_type(o.head_type);
+  const auto model = Model::load(o.model, load);
   const ModelFacts facts = model_facts(*model, o.model);
   ContextOptions copt;
   copt.n_ctx = std::max(1, std::max(o.n_prompt, o.n_gen));
@@ -319,6 +333,7 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--fast-numerics", opt->fast_numerics,
                 "fast numerics: TQ sums block by block, one-token roundings for every batch (not "
                 "bit-exact with the reference; see docs/architecture.md)");
+  add_head_type_option(*cmd, opt->head_type);
   cmd->callback([opt] { run_bench(*opt); });
 }
 

@@ -1,6 +1,6 @@
-// bitnet eval -m MODEL --tokens 1,2,3 --out FILE [--threads N] [--last] [-c N]: evaluates the
-// tokens in one batch and writes the logits as little-endian float32, row-major [n_tokens][n_vocab]
-// (the fixtures' layout), or only the last row with --last.
+// bitnet eval -m MODEL --tokens 1,2,3 --out FILE [--threads N] [--last] [-c N] [--head-type T]:
+// evaluates the tokens in one batch and writes the logits as little-endian float32, row-major
+// [n_tokens][n_vocab] (the fixtures' layout), or only the last row with --last.
 #include <CLI/CLI.hpp>
 #include <bit>
 #include <cstdio>
@@ -11,6 +11,7 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "head_type_option.hpp"
 #include "model/context.hpp"
 
 namespace bitnet::tools {
@@ -25,6 +26,7 @@ struct EvalOptions {
   bool last = false;
   bool fast = false;
   bool kv_f32 = false;
+  std::string head_type = "f16";
 };
 
 std::vector<int32_t> parse_tokens(const std::string& text) {
@@ -61,7 +63,9 @@ void run_eval(const EvalOptions& opt) {
   copt.n_threads = opt.threads;
   copt.numerics = opt.fast ? Numerics::Fast : Numerics::Reference;
   copt.kv_type = opt.kv_f32 ? KvType::F32 : KvType::F16;
-  Context ctx(Model::load(opt.model), copt);
+  LoadOptions load;
+  load.head_type = head_quant_type(opt.head_type);
+  Context ctx(Model::load(opt.model, load), copt);
   ctx.eval(tokens, !opt.last);
   const auto logits = ctx.logits();
   std::ofstream out(opt.out, std::ios::binary | std::ios::trunc);
@@ -90,6 +94,7 @@ void register_eval(CLI::App& app) {
   cmd->add_flag("--fast", opt->fast,
                 "fast numerics instead of the reference's (see docs/architecture.md)");
   cmd->add_flag("--kv-f32", opt->kv_f32, "F32 KV cache instead of F16");
+  add_head_type_option(*cmd, opt->head_type);
   cmd->callback([opt] { run_eval(*opt); });
 }
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "head_type_option.hpp"
 
 namespace bitnet::tools {
 namespace {
@@ -69,6 +70,7 @@ void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
   cmd.add_flag("--no-mmap", opt.no_mmap, "read the whole model at load time");
   cmd.add_flag("--fast-numerics", opt.fast_numerics,
                "skip the reference's batch-size-dependent roundings");
+  add_head_type_option(cmd, opt.head_type);
   cmd.add_option("--chat-template", opt.chat_template,
                  "auto (the model's), llama3, bitnet, llama2 or raw")
       ->capture_default_str();
@@ -111,17 +113,18 @@ Model load_model(const GenerationCliOptions& opt, double* load_ms) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadConfig config;
   config.use_mmap = !opt.no_mmap;
+  config.head_type = parse_head_type(opt.head_type);
   if (isatty(STDERR_FILENO)) config.progress = draw_progress;
   auto model = Model::load(opt.model, config);
   *load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (opt.verbose) {
     const auto& info = model.info();
-    std::fprintf(stderr, "model: %s (%s), %.2f M params, %.2f MiB, %s, %.2f bits/weight\n",
+    std::fprintf(stderr, "model: %s (%s), %.2f M params, %.2f MiB, %s, %.2f bits/weight, head %s\n",
                  info.name.empty() ? info.path.c_str() : info.name.c_str(), info.arch.c_str(),
                  static_cast<double>(info.n_params) / 1e6,
                  static_cast<double>(info.file_bytes) / (1024.0 * 1024.0),
-                 info.quantization.c_str(), info.bits_per_weight);
+                 info.quantization.c_str(), info.bits_per_weight, info.head_type.c_str());
   }
   return model;
 }

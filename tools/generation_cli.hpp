@@ -33,6 +33,7 @@ struct GenerationCliOptions {
   bool special = false;
   bool no_mmap = false;
   bool fast_numerics = false;
+  std::string head_type = "f16";  // --head-type: f16 (as stored), q8_0, q6_k
   std::string chat_template = "auto";
   std::string system;
   bool verbose = false;

@@ -81,19 +81,30 @@ BITNET_API const char* bitnet_status_name(int32_t status);
 /* Called during loading with progress in [0, 1]. */
 typedef void (*bitnet_progress_callback)(float progress, void* user_data);
 
+/* The output head's format at run time (see HeadType in bitnet.hpp). STORED: as in the file, the
+ * reference numerics. Q8_0 (8.5 bits per weight) and Q6_K (6.56) quantize the head once at load:
+ * faster decoding, logits that differ slightly from the reference's. */
+typedef enum bitnet_head_type {
+  BITNET_HEAD_STORED = 0,
+  BITNET_HEAD_Q8_0 = 1,
+  BITNET_HEAD_Q6_K = 2
+} bitnet_head_type;
+
 typedef struct bitnet_model_params {
   int32_t n_gpu_layers;              /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set.
                                         Without a GPU the model loads on the CPU (said on stderr). */
   bitnet_progress_callback progress; /* may be NULL */
   void* progress_user_data;
+  int32_t head_type; /* a bitnet_head_type; BITNET_HEAD_STORED by default */
 } bitnet_model_params;
 
-/* Defaults: no offload, no progress callback. */
+/* Defaults: no offload, no progress callback, the head as stored. */
 BITNET_API bitnet_model_params bitnet_model_default_params(void);
 
 /* Maps and validates a GGUF model (arch bitnet or bitnet-b1.58; I2_S, TQ1_0, TQ2_0 weights) and
  * its tokenizer. params may be NULL (defaults). On success *out_model owns the model; free it with
- * bitnet_model_free. Errors: INVALID_ARGUMENT, IO, MODEL, TOKENIZER, OUT_OF_MEMORY. */
+ * bitnet_model_free. Errors: INVALID_ARGUMENT (also for an unknown head_type), IO, MODEL,
+ * TOKENIZER, OUT_OF_MEMORY. */
 BITNET_API bitnet_status bitnet_model_load(const char* path, const bitnet_model_params* params,
                                            bitnet_model** out_model);
 

@@ -53,12 +53,27 @@ struct Device {
 // The devices this build and machine can use; the CPU is always first.
 std::vector<Device> available_devices();
 
+// The output head's format at run time. The head (n_vocab x n_embd; F16 in BitNet models, half the
+// bytes a 2B-4T decode step reads) can be quantized once at load for faster decoding:
+//  - stored: as in the model file, with the reference implementation's numerics (the default);
+//  - q8_0: 8.5 bits per weight (0.53x the bytes of F16), Q8_0 activations;
+//  - q6_k: 6.56 bits per weight (0.41x), Q8_K activations.
+// q8_0 and q6_k change the logits (docs/performance.md gives measured KL divergences); loading
+// takes longer (q6_k: seconds for a 128k vocabulary). Resident memory does not grow: the file's
+// head pages are released after quantizing.
+enum class HeadType { stored, q8_0, q6_k };
+
+std::string_view to_string(HeadType type);  // "f16" for stored (the CLI's name), "q8_0", "q6_k"
+// "f16" or "stored", "q8_0", "q6_k" (any case); throws Error(config) otherwise.
+HeadType parse_head_type(std::string_view text);
+
 struct LoadConfig {
   // true: weights are paged in from the mapped file on first use. false: every page is read at
   // load time, so the first generation does not wait on the disk.
   bool use_mmap = true;
   std::function<void(float fraction)> progress;  // called with values rising to 1; may be empty
   Device device;                                 // where the weights go (cpu only for now)
+  HeadType head_type = HeadType::stored;         // see HeadType: opt-in faster, inexact head
 };
 
 // What a model is, as `bitnet inspect` reports it.
@@ -72,6 +87,7 @@ struct ModelInfo {
   std::string quantization;    // type of the BitLinear weights: "I2_S", "TQ2_0", "TQ1_0", ...
   double bits_per_weight = 0;  // 8 * tensor_bytes / n_params (all tensors, like llama.cpp's BPW)
   double ternary_bits_per_weight = 0;  // the same over the BitLinear (quantization-typed) tensors
+  std::string head_type;  // the output head as computed: "F16" (as stored), "Q8_0", "Q6_K", ...
 };
 
 // The hyper-parameters the model was built with.
@@ -264,10 +280,12 @@ using api::Engine;
 using api::EngineConfig;
 using api::EngineStats;
 using api::GenerationResult;
+using api::HeadType;
 using api::LoadConfig;
 using api::Model;
 using api::ModelInfo;
 using api::ModelParams;
+using api::parse_head_type;
 using api::TextCallback;
 using api::TokenStream;
 }  // namespace bitnet

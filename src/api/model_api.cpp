@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstddef>
 #include <filesystem>
@@ -33,6 +34,8 @@ ModelInfo make_info(const bitnet::Model& model) {
   if (ternary_params > 0)
     info.ternary_bits_per_weight = 8.0 * static_cast<double>(ternary_bytes) / ternary_params;
   info.quantization = std::string(to_string(c.weight_type));
+  const auto& head = model.weights().output_quantized;
+  info.head_type = std::string(to_string(head.empty() ? model.weights().output.type : head.type));
   if (info.n_params > 0)
     info.bits_per_weight = 8.0 * static_cast<double>(info.tensor_bytes) / info.n_params;
   return info;
@@ -63,7 +66,13 @@ void prefault(const bitnet::Model& model, const std::function<void(float)>& prog
   for (const auto& t : tensors) total += t.nbytes;
   int64_t done = 0;
   volatile unsigned char sink = 0;
+  // A quantized head's F16 pages were released on purpose (a tied head's embedding rows come back
+  // from the page cache on use).
+  const bool skip_head = !model.weights().output_quantized.empty() &&
+                         model.weights().output_quantized.storage != nullptr;
+  const auto* head_data = reinterpret_cast<const void*>(model.weights().output.data);
   for (const auto& t : tensors) {
+    if (skip_head && t.data == head_data) continue;
     const auto* bytes = reinterpret_cast<const unsigned char*>(t.data);
     for (int64_t off = 0; off < t.nbytes; off += page) sink = sink ^ bytes[off];
     done += t.nbytes;
@@ -104,9 +113,34 @@ std::vector<Device> available_devices() {
   return {Device::cpu()};
 }
 
+std::string_view to_string(HeadType type) {
+  switch (type) {
+    case HeadType::q8_0:
+      return "q8_0";
+    case HeadType::q6_k:
+      return "q6_k";
+    case HeadType::stored:
+      break;
+  }
+  return "f16";
+}
+
+HeadType parse_head_type(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "f16" || lower == "stored") return HeadType::stored;
+  if (lower == "q8_0") return HeadType::q8_0;
+  if (lower == "q6_k") return HeadType::q6_k;
+  throw Error(ErrorCategory::config,
+              "unknown head type '" + std::string(text) + "' (expected f16, q8_0 or q6_k)");
+}
+
 Model Model::load(const std::string& path, const LoadConfig& config) {
   check_device(config.device);
   LoadOptions options;
+  if (config.head_type == HeadType::q8_0) options.head_type = TensorType::Q8_0;
+  if (config.head_type == HeadType::q6_k) options.head_type = TensorType::Q6_K;
   if (config.progress) {
     const float scale = config.use_mmap ? 1.0f : 0.5f;
     options.progress = [&config, scale](float f) { config.progress(f * scale); };

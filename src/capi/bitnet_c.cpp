@@ -200,6 +200,7 @@ BITNET_API bitnet_model_params bitnet_model_default_params(void) {
   p.n_gpu_layers = 0;
   p.progress = nullptr;
   p.progress_user_data = nullptr;
+  p.head_type = BITNET_HEAD_STORED;
   return p;
 }
 
@@ -216,12 +217,18 @@ BITNET_API bitnet_status bitnet_model_load(const char* path, const bitnet_model_
       return fail(
           BITNET_ERR_INVALID_ARGUMENT,
           "bitnet_model_load: n_gpu_layers must be >= -1, got " + std::to_string(p.n_gpu_layers));
+    if (p.head_type < BITNET_HEAD_STORED || p.head_type > BITNET_HEAD_Q6_K)
+      return fail(BITNET_ERR_INVALID_ARGUMENT,
+                  "bitnet_model_load: head_type must be BITNET_HEAD_STORED, _Q8_0 or _Q6_K, got " +
+                      std::to_string(p.head_type));
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
       return fail(BITNET_ERR_IO, std::string("bitnet_model_load: file not found: ") + path);
     bitnet::capi::note_cpu_fallback(bitnet::capi::resolve_gpu_layers(p.n_gpu_layers));
 
     bitnet::LoadOptions options;
+    if (p.head_type == BITNET_HEAD_Q8_0) options.head_type = bitnet::TensorType::Q8_0;
+    if (p.head_type == BITNET_HEAD_Q6_K) options.head_type = bitnet::TensorType::Q6_K;
     if (p.progress != nullptr) {
       options.progress = [cb = p.progress, user = p.progress_user_data](float f) { cb(f, user); };
     }

@@ -214,7 +214,13 @@ void CpuForward::head(const LayerBatch& b, int64_t row_begin, int64_t row_end, f
   const DenseMatrix& W = model_.weights().output;
   const BatchNumerics& nm = b.numerics;
   const int64_t n_vocab = W.rows;
+  const kernels::QuantizedHead& Wq = model_.weights().output_quantized;
   for (int64_t r = 0; r < n_out; ++r) {
+    if (!Wq.empty()) {
+      // The opt-in Q8_0/Q6_K head: its own numerics (kernels/head_gemv.hpp), not the reference's.
+      kernels::head_gemv(Wq, normed + r * E, head_acts_, logits + r * n_vocab, n_threads_);
+      continue;
+    }
     float* h = hidden_.data();
     for (int64_t i = 0; i < E; ++i) {
       const float v = normed[r * E + i];

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/bitlinear.hpp"
+#include "kernels/head_gemv.hpp"
 #include "model/backend.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model.hpp"
@@ -58,6 +59,8 @@ class CpuForward final : public LayerBackend {
   std::vector<float> row_;            // [threads][n_embd] dequantized head row
   std::vector<float> hidden_;         // [n_embd] one normed hidden row
   std::vector<uint16_t> hidden_f16_;  // the hidden state as F16 for kernels::f16_gemv
+
+  kernels::HeadActs head_acts_;  // the hidden state quantized for a quantized head (head_type)
 };
 
 }  // namespace bitnet

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@ namespace bitnet {
 
 struct LoadOptions {
   std::function<void(float)> progress;  // fraction in [0, 1]; may be empty
+  // Opt-in lower-precision output head: Q8_0 or Q6_K quantizes the head once at load
+  // (ModelWeights::output_quantized) and the forward pass uses kernels::head_gemv: faster decode,
+  // logits that differ from the reference's. nullopt: the head as stored (reference numerics).
+  std::optional<TensorType> head_type;
 };
 
 class Model {

@@ -1,9 +1,12 @@
 #include "model/weights.hpp"
 
+#include <omp.h>
+
 #include <string>
 
 #include "bitnet/error.hpp"
 #include "common/fp16.hpp"
+#include "common/mapped_file.hpp"
 #include "quant/dequantize.hpp"
 
 namespace bitnet {
@@ -142,6 +145,17 @@ ModelWeights bind_weights(const gguf::GgufFile& file, const ModelConfig& c,
     if (progress) progress(static_cast<float>(il + 1) / static_cast<float>(c.n_layer));
   }
   return w;
+}
+
+void quantize_output_head(ModelWeights& w, TensorType type, const MappedFile* source,
+                          const std::function<void(float)>& progress) {
+  const DenseMatrix& head = w.output;
+  w.output_quantized = kernels::quantize_head(type, head.type, head.data, head.row_bytes, head.rows,
+                                              head.cols, omp_get_max_threads(), progress);
+  if (w.output_quantized.storage && source != nullptr) {
+    source->advise_dont_need(reinterpret_cast<const std::byte*>(head.data),
+                             static_cast<size_t>(head.rows * head.row_bytes));
+  }
 }
 
 }  // namespace bitnet

@@ -9,6 +9,7 @@
 
 #include "gguf/gguf.hpp"
 #include "kernels/bitlinear.hpp"
+#include "kernels/head_gemv.hpp"
 #include "model/config.hpp"
 #include "quant/tensor_type.hpp"
 
@@ -47,6 +48,9 @@ struct DenseMatrix {
 struct ModelWeights {
   DenseMatrix token_embd;  // [n_vocab][n_embd]
   DenseMatrix output;      // the head: token_embd itself when tied
+  // The opt-in lower-precision head (empty unless LoadOptions::head_type asked for one); when set,
+  // the forward pass uses it instead of `output`.
+  kernels::QuantizedHead output_quantized;
   const float* output_norm = nullptr;
   std::vector<LayerWeights> layers;
 };
@@ -54,6 +58,14 @@ struct ModelWeights {
 // Binds every tensor the config's architecture needs; throws Error(model) naming the tensor when
 // one is missing or has the wrong type or shape. `progress(fraction)` is called per layer if set.
 ModelWeights bind_weights(const gguf::GgufFile& file, const ModelConfig& config,
+                          const std::function<void(float)>& progress);
+
+// Quantizes the head (`w.output`) to `type` (Q8_0 or Q6_K) into w.output_quantized, rows in
+// parallel over all hardware threads. When the copy is made and `source` (the mapping holding the
+// head) is given, the head's file pages are dropped afterwards, so resident memory does not grow
+// by the copy; a tied head's embedding rows are paged in again on use. Throws Error(config) for
+// another type or a head whose rows are not whole blocks of it.
+void quantize_output_head(ModelWeights& w, TensorType type, const MappedFile* source,
                           const std::function<void(float)>& progress);
 
 }  // namespace bitnet

@@ -624,6 +624,52 @@ out:
   bitnet_model_free(NULL);
 }
 
+/* The opt-in quantized head: bad values are refused; Q8_0 and Q6_K logits differ from the stored
+ * head's only slightly (same arg-max on this prompt's last position). */
+static void test_head_type(void) {
+  static const int32_t kHeads[] = {BITNET_HEAD_STORED, BITNET_HEAD_Q8_0, BITNET_HEAD_Q6_K};
+  bitnet_model_params mp = bitnet_model_default_params();
+  bitnet_context_params cp = bitnet_context_default_params();
+  bitnet_model* model = NULL;
+  bitnet_token tokens[64];
+  float last[3][8];
+  int32_t n = 0, vocab = 0, argmax[3] = {-1, -1, -1}, h, v;
+
+  CHECK_EQ(mp.head_type, BITNET_HEAD_STORED);
+  mp.head_type = 3;
+  CHECK_EQ(bitnet_model_load(g_model, &mp, &model), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(bitnet_last_error(), "head_type") != NULL);
+  mp.head_type = -1;
+  CHECK_EQ(bitnet_model_load(g_model, &mp, &model), BITNET_ERR_INVALID_ARGUMENT);
+  cp.n_ctx = 32;
+  cp.n_threads = 1;
+  for (h = 0; h < 3; ++h) {
+    bitnet_context* ctx = NULL;
+    const float* row;
+    mp.head_type = kHeads[h];
+    model = NULL;
+    CHECK_EQ(bitnet_model_load(g_model, &mp, &model), BITNET_OK);
+    if (model == NULL) return;
+    vocab = bitnet_model_n_vocab(model);
+    CHECK_EQ(bitnet_tokenize(model, kPrompt, true, true, tokens, 64, &n), BITNET_OK);
+    CHECK_EQ(bitnet_context_create(model, &cp, &ctx), BITNET_OK);
+    if (ctx != NULL && bitnet_eval(ctx, tokens, n, false) == BITNET_OK) {
+      row = bitnet_get_logits(ctx, -1);
+      argmax[h] = 0;
+      for (v = 1; v < vocab; ++v) {
+        if (row[v] > row[argmax[h]]) argmax[h] = v;
+      }
+      memcpy(last[h], row, sizeof last[h]);
+    }
+    bitnet_context_free(ctx);
+    bitnet_model_free(model);
+  }
+  CHECK_EQ(argmax[1], argmax[0]);
+  CHECK_EQ(argmax[2], argmax[0]);
+  CHECK(memcmp(last[0], last[1], sizeof last[0]) != 0); /* the Q8_0 head is really used */
+  for (v = 0; v < 8; ++v) CHECK(fabsf(last[1][v] - last[0][v]) < 0.5f);
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s MODEL.gguf SCRATCH_DIR\n", argv[0]);
@@ -639,6 +685,7 @@ int main(int argc, char** argv) {
   test_gpu_layers();
   test_concurrent_open();
   test_general_api();
+  test_head_type();
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -84,6 +84,34 @@ TEST(ApiModel, LoadErrorsHaveCategories) {
             bitnet::ErrorCategory::device);
 }
 
+TEST(ApiModel, HeadTypeQuantizesTheHeadAtLoad) {
+  EXPECT_EQ(bitnet::parse_head_type("f16"), bitnet::HeadType::stored);
+  EXPECT_EQ(bitnet::parse_head_type("stored"), bitnet::HeadType::stored);
+  EXPECT_EQ(bitnet::parse_head_type("Q8_0"), bitnet::HeadType::q8_0);
+  EXPECT_EQ(bitnet::parse_head_type("q6_k"), bitnet::HeadType::q6_k);
+  EXPECT_EQ(category_of([] { bitnet::parse_head_type("q4_0"); }), bitnet::ErrorCategory::config);
+  EXPECT_EQ(to_string(bitnet::HeadType::q6_k), "q6_k");
+  EXPECT_EQ(tiny().info().head_type, "F16");
+
+  std::vector<float> seen;
+  bitnet::LoadConfig config;
+  config.head_type = bitnet::HeadType::q8_0;
+  config.use_mmap = false;  // the prefault skips the released head pages
+  config.progress = [&](float f) { seen.push_back(f); };
+  const auto model = bitnet::Model::load(bitnet::test::fixture("tiny-b158-i2s.gguf"), config);
+  EXPECT_EQ(model.info().head_type, "Q8_0");
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_EQ(seen.back(), 1.0f);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i], seen[i - 1]);
+  bitnet::Engine engine(model, small_engine());
+  EXPECT_EQ(engine.generate("Hello", greedy(4)).tokens.size(), 4u);
+
+  config.head_type = bitnet::HeadType::q6_k;  // n_embd 128: not whole 256-value blocks
+  EXPECT_EQ(category_of(
+                [&] { bitnet::Model::load(bitnet::test::fixture("tiny-b158-i2s.gguf"), config); }),
+            bitnet::ErrorCategory::config);
+}
+
 TEST(ApiModel, TokenizeFollowsTheModel) {
   const auto ids = tiny().tokenize("Hello<|eot_id|>");
   ASSERT_EQ(ids.size(), 3u);
