@@ -309,8 +309,12 @@ void run_bench(const BenchOptions& o) {
                tests);
   } else {
     print_table(facts, threads, tests);
-    std::printf("numerics: %s\n", o.fast_numerics ? "fast (not the reference's bits)"
-                                                  : "reference (bit-exact with the reference)");
+    std::printf("numerics: %s%s\n",
+                o.fast_numerics ? "fast (not the reference's bits)"
+                                : "reference (bit-exact with the reference)",
+                model->weights().output_quantized.empty()
+                    ? ""
+                    : ", except the output head (--head-type: quantized at load)");
   }
 }
 
