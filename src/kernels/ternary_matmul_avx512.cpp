@@ -167,6 +167,20 @@ inline __m512i codes_at(__m512i x) {
   }
 }
 
+// One row's 64-byte chunk of 2-bit codes against the 4 permuted activation vectors of its
+// 256-chunk (16 dwords of partial sums), prefetching the row kPrefetchRows ahead into L2: 16 row
+// streams defeat the hardware prefetcher.
+template <bool kI2S>
+inline __m512i chunk_dot(const uint8_t* p, int64_t row_bytes, __m512i a0, __m512i a1, __m512i a2,
+                         __m512i a3) {
+  _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * row_bytes), _MM_HINT_T1);
+  const __m512i x = _mm512_loadu_si512(p);
+  __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<kI2S, 0>(x), a0);
+  s = _mm512_dpbusd_epi32(s, codes_at<kI2S, 1>(x), a1);
+  s = _mm512_dpbusd_epi32(s, codes_at<kI2S, 2>(x), a2);
+  return _mm512_dpbusd_epi32(s, codes_at<kI2S, 3>(x), a3);
+}
+
 // Permutes each 256-chunk of q so that 64-byte vector l holds [q(l*32 .. +32), q(128 + l*32 ..
 // +32)]: the values a 64-byte load of 2-bit codes yields at the l-th shift.
 void permute_for_2bit(const int8_t* q, int64_t k, std::vector<int8_t>& perm) {
@@ -212,13 +226,7 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
       const __m512i a0 = _mm512_loadu_si512(pa), a1 = _mm512_loadu_si512(pa + 64);
       const __m512i a2 = _mm512_loadu_si512(pa + 128), a3 = _mm512_loadu_si512(pa + 192);
       const auto row_dot = [&](int i) {
-        const uint8_t* p = row_ptr[i] + c * lay.chunk_bytes;
-        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
-        const __m512i x = _mm512_loadu_si512(p);
-        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<false, 0>(x), a0);
-        s = _mm512_dpbusd_epi32(s, codes_at<false, 1>(x), a1);
-        s = _mm512_dpbusd_epi32(s, codes_at<false, 2>(x), a2);
-        return _mm512_dpbusd_epi32(s, codes_at<false, 3>(x), a3);
+        return chunk_dot<false>(row_ptr[i] + c * lay.chunk_bytes, lay.row_bytes, a0, a1, a2, a3);
       };
       __m512i lanes[8];
 #pragma GCC unroll 8
@@ -256,13 +264,7 @@ void gemv_tq2_0_blocks(const TernaryWeights& w, const QuantizedActs& a, float* y
       const __m512i a0 = _mm512_loadu_si512(pa), a1 = _mm512_loadu_si512(pa + 64);
       const __m512i a2 = _mm512_loadu_si512(pa + 128), a3 = _mm512_loadu_si512(pa + 192);
       const auto row_sum = [&](int i) {
-        const uint8_t* p = row_ptr[i] + c * lay.chunk_bytes;
-        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
-        const __m512i x = _mm512_loadu_si512(p);
-        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<false, 0>(x), a0);
-        s = _mm512_dpbusd_epi32(s, codes_at<false, 1>(x), a1);
-        s = _mm512_dpbusd_epi32(s, codes_at<false, 2>(x), a2);
-        return _mm512_dpbusd_epi32(s, codes_at<false, 3>(x), a3);
+        return chunk_dot<false>(row_ptr[i] + c * lay.chunk_bytes, lay.row_bytes, a0, a1, a2, a3);
       };
       __m512i part[4];
 #pragma GCC unroll 4
@@ -308,14 +310,7 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
       const __m512i a0 = _mm512_loadu_si512(pa), a1 = _mm512_loadu_si512(pa + 64);
       const __m512i a2 = _mm512_loadu_si512(pa + 128), a3 = _mm512_loadu_si512(pa + 192);
       const auto row_sum = [&](int i) {
-        const uint8_t* p = row_ptr[i] + c * lay.chunk_bytes;
-        // 16 row streams defeat the hardware prefetcher: fetch rows kPrefetchRows ahead into L2.
-        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchRows * lay.row_bytes), _MM_HINT_T1);
-        const __m512i x = _mm512_loadu_si512(p);
-        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes_at<kI2S, 0>(x), a0);
-        s = _mm512_dpbusd_epi32(s, codes_at<kI2S, 1>(x), a1);
-        s = _mm512_dpbusd_epi32(s, codes_at<kI2S, 2>(x), a2);
-        return _mm512_dpbusd_epi32(s, codes_at<kI2S, 3>(x), a3);
+        return chunk_dot<kI2S>(row_ptr[i] + c * lay.chunk_bytes, lay.row_bytes, a0, a1, a2, a3);
       };
 #pragma GCC unroll 4
       for (int g = 0; g < 4; ++g) {
