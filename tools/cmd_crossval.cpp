@@ -11,9 +11,12 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "trace_option.hpp"
 #include "crossval/backend.hpp"
 #include "crossval/per_token.hpp"
+#include "crossval/html_report.hpp"
 #include "crossval/report.hpp"
+#include "report/html_page.hpp"
 #include "tokenizer/chat_template.hpp"
 #include "tokenizer/tokenizer.hpp"
 
@@ -40,6 +43,8 @@ struct CrossvalFlags {
   std::string gpu_layers = "0";
   std::string threads = "0";
   std::string trace_dir;
+  std::string trace_filter;
+  std::string html;
 };
 
 struct UsageError {
@@ -120,6 +125,13 @@ int run(const CrossvalFlags& f, const std::vector<std::string>& extras) {
   const double cos_tol = parse_tolerance(f.cos_tol);
   const int gpu_layers = static_cast<int>(parse_int("--gpu-layers", f.gpu_layers, -1));
   const int threads = static_cast<int>(parse_int("--threads", f.threads, 0));
+  if (!f.trace_filter.empty()) {
+    try {
+      set_trace_filter(f.trace_filter);
+    } catch (const Error& e) {
+      throw UsageError{std::string("--trace-filter: ") + e.what()};
+    }
+  }
 
   std::string prompt = f.prompt;
   if (!f.prompt_file.empty()) {
@@ -162,8 +174,10 @@ int run(const CrossvalFlags& f, const std::vector<std::string>& extras) {
   options.cos_tol = cos_tol;
   const auto result = crossval::run_per_token(*a, *b, options);
 
+  const std::string json = crossval::json_report(*a, *b, settings, result);
+  if (!f.html.empty()) report::write_report_file(f.html, crossval::html_report(json));
   if (f.format == "json") {
-    std::fputs(crossval::json_report(*a, *b, settings, result).c_str(), stdout);
+    std::fputs(json.c_str(), stdout);
     if (result.mismatch) {
       std::fputs(crossval::describe_mismatch(*a, *b, settings, result).c_str(), stderr);
     }
@@ -206,6 +220,10 @@ void register_crossval(CLI::App& app) {
   cmd->add_option("-t,--threads", flags->threads, "threads (default: all cores)");
   cmd->add_option("--trace", flags->trace_dir,
                   "record per-layer traces of side A in DIR (as BITNET_TRACE_DIR)");
+  cmd->add_option("--html", flags->html,
+                  "also write the report as a self-contained HTML page with charts to FILE");
+  cmd->add_option("--trace-filter", flags->trace_filter,
+                  "record only these LAYER:STAGE patterns (sets BITNET_TRACE_FILTER)");
   cmd->callback([flags, cmd] {
     int code = 0;
     try {

@@ -11,6 +11,7 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "trace_option.hpp"
 #include "head_type_option.hpp"
 #include "model/context.hpp"
 
@@ -95,6 +96,7 @@ void register_eval(CLI::App& app) {
                 "fast numerics instead of the reference's (see docs/architecture.md)");
   cmd->add_flag("--kv-f32", opt->kv_f32, "F32 KV cache instead of F16");
   add_head_type_option(*cmd, opt->head_type);
+  add_trace_filter_option(*cmd);
   cmd->callback([opt] { run_eval(*opt); });
 }
 

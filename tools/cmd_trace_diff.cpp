@@ -8,7 +8,9 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "report/html_page.hpp"
 #include "trace/trace_diff.hpp"
+#include "trace/trace_diff_html.hpp"
 #include "trace/trace_diff_report.hpp"
 #include "trace/trace_reader.hpp"
 
@@ -23,6 +25,7 @@ struct TraceDiffOptions {
   std::string format = "text";
   std::string tol = "1e-6";
   std::string max_records = "1000";
+  std::string html;
 };
 
 // CLI11 reports its own parse errors with exit codes above 100; this command promises 2, so it
@@ -58,8 +61,17 @@ void run_trace_diff(const TraceDiffOptions& opt, const std::vector<std::string>&
     std::fprintf(stderr, "trace-diff: error (%s): %s\n", to_string(e.category()), e.what());
     throw CLI::RuntimeError(kExitUsage);
   }
+  const std::string json = trace_diff_json(diff).dump(2);
+  if (!opt.html.empty()) {
+    try {
+      report::write_report_file(opt.html, trace_diff_html(json));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "trace-diff: error (%s): %s\n", to_string(e.category()), e.what());
+      throw CLI::RuntimeError(kExitUsage);
+    }
+  }
   if (opt.format == "json") {
-    std::printf("%s\n", trace_diff_json(diff).dump(2).c_str());
+    std::printf("%s\n", json.c_str());
   } else {
     std::fputs(trace_diff_text(diff).c_str(), stdout);
   }
@@ -83,6 +95,8 @@ void register_trace_diff(CLI::App& app) {
                   "records with raw data are close when cosine >= 1 - TOL (default 1e-6)");
   cmd->add_option("--max-records", opt->max_records,
                   "list at most N non-identical records in the JSON output (default 1000)");
+  cmd->add_option("--html", opt->html,
+                  "also write a self-contained HTML page (layer x stage heat map) to FILE");
   cmd->allow_extras();
   cmd->callback([opt, cmd] { run_trace_diff(*opt, cmd->remaining()); });
 }

@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "head_type_option.hpp"
+#include "trace_option.hpp"
 
 namespace bitnet::tools {
 namespace {
@@ -39,7 +40,9 @@ void draw_progress(float fraction) {
 void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
   opt.app = &cmd;
   cmd.add_option("-m,--model", opt.model, "GGUF model file")->required();
-  cmd.add_option("-n,--n-predict", opt.n_predict,
+  cmd.add_option("--tokenizer", opt.tokenizer,
+                 "tokenizer.json or GGUF to tokenize with instead of the model's");
+  cmd.add_option("-n,--n-predict,--max-tokens", opt.n_predict,
                  "tokens to generate (-1: until EOS, a stop string or a full context)")
       ->capture_default_str();
   cmd.add_option("-c,--ctx-size", opt.n_ctx, "context length in tokens (0: the model's)")
@@ -49,7 +52,9 @@ void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
       ->capture_default_str();
   cmd.add_option("--sampling", opt.sampling, "sampling preset, overridden by the flags below")
       ->check(CLI::IsMember({"greedy", "balanced", "creative"}));
-  cmd.add_option("--temp", opt.temperature, "temperature (0: greedy)")->capture_default_str();
+  auto* temp =
+      cmd.add_option("--temp", opt.temperature, "temperature (0: greedy)")->capture_default_str();
+  cmd.add_flag("--greedy", opt.greedy, "greedy decoding (= --temp 0)")->excludes(temp);
   cmd.add_option("--top-k", opt.top_k, "top-k (0: off)")->capture_default_str();
   cmd.add_option("--top-p", opt.top_p, "top-p (1: off)")->capture_default_str();
   cmd.add_option("--min-p", opt.min_p, "min-p (0: off)")->capture_default_str();
@@ -75,6 +80,7 @@ void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
                  "auto (the model's), llama3, bitnet, llama2 or raw")
       ->capture_default_str();
   cmd.add_option("--system", opt.system, "system prompt (chat)");
+  add_trace_filter_option(cmd);
   cmd.add_flag("-v,--verbose", opt.verbose, "more information on stderr");
 }
 
@@ -85,6 +91,7 @@ GenerationConfig generation_config(const GenerationCliOptions& opt) {
   if (opt.sampling == "creative") c = GenerationConfig::creative();
   const bool preset = !opt.sampling.empty();
   if (!preset || given(opt, "--temp")) c.temperature = opt.temperature;
+  if (opt.greedy) c.temperature = 0.0f;
   if (!preset || given(opt, "--top-k")) c.top_k = opt.top_k;
   if (!preset || given(opt, "--top-p")) c.top_p = opt.top_p;
   if (!preset || given(opt, "--min-p")) c.min_p = opt.min_p;
@@ -114,6 +121,7 @@ Model load_model(const GenerationCliOptions& opt, double* load_ms) {
   LoadConfig config;
   config.use_mmap = !opt.no_mmap;
   config.head_type = parse_head_type(opt.head_type);
+  config.tokenizer_path = opt.tokenizer;
   if (isatty(STDERR_FILENO)) config.progress = draw_progress;
   auto model = Model::load(opt.model, config);
   *load_ms =

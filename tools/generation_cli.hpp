@@ -15,6 +15,8 @@ namespace bitnet::tools {
 
 struct GenerationCliOptions {
   std::string model;
+  std::string tokenizer;  // --tokenizer: tokenizer.json or GGUF instead of the model's
+  bool greedy = false;    // --greedy = --temp 0
   int32_t n_predict = -1;
   int32_t n_ctx = 4096;
   int n_threads = 0;

@@ -234,6 +234,12 @@ BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const fl
 typedef bool (*bitnet_token_callback)(bitnet_token token, const char* piece, int32_t piece_len,
                                       void* user_data);
 
+/* Streaming logits: called for each generated token (end-of-generation tokens too) with the
+ * logits row it was sampled from: n_vocab floats, valid only during the call. The first call's row
+ * is the prompt's last position; they equal bitnet_eval's rows for the same tokens. */
+typedef void (*bitnet_logits_callback)(bitnet_token token, const float* logits, int32_t n_vocab,
+                                       void* user_data);
+
 typedef enum bitnet_finish_reason {
   BITNET_FINISH_LENGTH = 0,    /* max_new_tokens generated */
   BITNET_FINISH_EOG = 1,       /* the model produced an end-of-generation token (not emitted) */
@@ -249,6 +255,8 @@ typedef struct bitnet_generate_params {
   bool skip_special;              /* special tokens print as nothing in the callback's pieces */
   bitnet_token_callback on_token; /* may be NULL */
   void* user_data;
+  bitnet_logits_callback on_logits; /* may be NULL */
+  void* logits_user_data;
 } bitnet_generate_params;
 
 typedef struct bitnet_generate_result {
@@ -257,7 +265,8 @@ typedef struct bitnet_generate_result {
   bitnet_finish_reason finish_reason;
 } bitnet_generate_result;
 
-/* Defaults: 128 tokens, default sampling, add_bos and parse_special true, skip_special true. */
+/* Defaults: 128 tokens, default sampling, add_bos and parse_special true, skip_special true, no
+ * callbacks. */
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void);
 
 /* Empties the KV cache, evaluates the prompt in one batch, then samples and evaluates one token at

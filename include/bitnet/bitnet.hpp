@@ -74,6 +74,9 @@ struct LoadConfig {
   std::function<void(float fraction)> progress;  // called with values rising to 1; may be empty
   Device device;                                 // where the weights go (cpu only for now)
   HeadType head_type = HeadType::stored;         // see HeadType: opt-in faster, inexact head
+  // Another tokenizer instead of the GGUF's: a tokenizer.json or a GGUF file (as
+  // crossval-per-token --tokenizer). Empty = the model's own.
+  std::string tokenizer_path;
 };
 
 // What a model is, as `bitnet inspect` reports it.

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,11 @@ enum class ContextOverflow {
 
 inline constexpr uint32_t kRandomSeed = 0xFFFFFFFFu;  // draw a seed from std::random_device
 
+// Streaming logits: called once per generated token with the token just sampled and the logits row
+// it was sampled from (n_vocab floats, before any penalty; valid only during the call). The first
+// call's row is the prompt's last position. An end-of-generation token is reported too.
+using LogitsCallback = std::function<void(int32_t token, std::span<const float> logits)>;
+
 struct GenerationConfig {
   int32_t max_new_tokens = 128;  // -1: until EOS, a stop sequence or a full context
   // Sampling, applied in this order (like llama.cpp's default chain): repetition penalty, top-k,
@@ -38,12 +45,15 @@ struct GenerationConfig {
   float min_p = 0.05f;          // 0 = off
   float repeat_penalty = 1.0f;  // 1 = off
   int32_t repeat_last_n = 64;   // window of the penalty in tokens; 0 = off, -1 = the whole context
-  uint32_t seed = kRandomSeed;  // same seed + same threads + same prompt = same text
+  // same seed + same threads + same prompt = same text. kRandomSeed: BITNET_SEED if set, else 42
+  // under BITNET_DETERMINISTIC=1, else a random draw.
+  uint32_t seed = kRandomSeed;
   std::vector<std::string> stop;    // stop sequences, matched on the decoded text
   bool skip_special_tokens = true;  // special tokens in the output print as nothing
   bool ignore_eos = false;          // keep going after EOS/EOT (they are then sampled as text)
   ContextOverflow on_context_full = ContextOverflow::error;
   int32_t n_keep = 0;  // with `shift`: tokens kept after BOS; -1 = the whole prompt
+  LogitsCallback on_logits;  // empty = off (see LogitsCallback)
 
   static GenerationConfig greedy();  // temperature 0: deterministic arg-max
   static GenerationConfig

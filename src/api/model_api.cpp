@@ -146,7 +146,15 @@ Model Model::load(const std::string& path, const LoadConfig& config) {
     options.progress = [&config, scale](float f) { config.progress(f * scale); };
   }
   auto core = bitnet::Model::load(path, options);
-  auto tok = tokenizer::Tokenizer::from_gguf(core->file());
+  auto tok = config.tokenizer_path.empty() ? tokenizer::Tokenizer::from_gguf(core->file())
+                                           : tokenizer::Tokenizer::from_path(config.tokenizer_path);
+  if (tok.n_vocab() > core->config().n_vocab) {
+    // Ids the model has no embedding row for would fail mid-generation; say it now.
+    throw Error(ErrorCategory::tokenizer,
+                config.tokenizer_path + ": tokenizer has " + std::to_string(tok.n_vocab()) +
+                    " tokens but the model " + path + " has a vocabulary of " +
+                    std::to_string(core->config().n_vocab));
+  }
   ModelInfo info = make_info(*core);
   ModelParams params = make_params(core->config());
   auto impl = std::make_shared<Impl>(

@@ -510,6 +510,8 @@ BITNET_API bitnet_generate_params bitnet_generate_default_params(void) {
   p.skip_special = true;
   p.on_token = nullptr;
   p.user_data = nullptr;
+  p.on_logits = nullptr;
+  p.logits_user_data = nullptr;
   return p;
 }
 
@@ -541,6 +543,10 @@ BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt
     bitnet::tokenizer::StreamDecoder decoder(tok, p.skip_special);
     while (result.n_generated < p.max_new_tokens) {
       const int32_t next = sampler.sample(context.last_logits());
+      if (p.on_logits != nullptr) {
+        const auto row = context.last_logits();
+        p.on_logits(next, row.data(), static_cast<int32_t>(row.size()), p.logits_user_data);
+      }
       if (tok.is_eog(next)) {
         result.finish_reason = BITNET_FINISH_EOG;
         break;

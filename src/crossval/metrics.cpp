@@ -87,6 +87,8 @@ PositionMetrics compare_rows(std::span<const float> a, std::span<const float> b)
   m.argmax_b = argmax(b);
   const auto ta = top_k(a, 5), tb = top_k(b, 5);
   for (int32_t x : ta) m.top5_overlap += static_cast<int>(std::count(tb.begin(), tb.end(), x));
+  for (int32_t x : ta) m.top5_a.push_back({x, a[static_cast<size_t>(x)]});
+  for (int32_t x : tb) m.top5_b.push_back({x, b[static_cast<size_t>(x)]});
   return m;
 }
 

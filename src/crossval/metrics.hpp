@@ -8,6 +8,11 @@
 
 namespace bitnet::crossval {
 
+struct TopLogit {
+  int32_t id = 0;
+  float logit = 0;
+};
+
 struct PositionMetrics {
   double cosine = 0;        // a.b / (|a| |b|); 1 when both rows are all zeros, 0 when one is
   double l2 = 0;            // |a - b|
@@ -16,6 +21,8 @@ struct PositionMetrics {
   int32_t argmax_a = -1;
   int32_t argmax_b = -1;
   int top5_overlap = 0;  // |top5(a) ∩ top5(b)|, 0..5
+  std::vector<TopLogit> top5_a;  // largest first (fewer when the row is shorter)
+  std::vector<TopLogit> top5_b;
 };
 
 // Index of the largest value; the first one wins a tie (as greedy sampling in the references).

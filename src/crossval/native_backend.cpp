@@ -2,8 +2,6 @@
 // exactly as the CLI does, and evaluates through Context, the same path `bitnet run` takes.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <string_view>
 #include <thread>
 
 #include "bitnet/error.hpp"
@@ -19,13 +17,6 @@ namespace {
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
-}
-
-std::unique_ptr<TraceRecorder> make_recorder(const std::string& trace_dir) {
-  if (trace_dir.empty()) return TraceRecorder::from_environment();
-  const char* data = std::getenv("BITNET_TRACE_DATA");
-  const bool save_data = data && *data && std::string_view(data) != "0";
-  return std::make_unique<TraceRecorder>(trace_dir, save_data);
 }
 
 class NativeBackend final : public Backend {
@@ -45,9 +36,13 @@ class NativeBackend final : public Backend {
       // As the session ABI does: no GPU backend is built in, so run on the CPU and say so.
       std::fprintf(stderr, "crossval: native: no GPU backend in this build; running on the CPU\n");
     }
+    // Without --trace the context traces itself when BITNET_TRACE_DIR is set, as everywhere.
+    copt.trace_from_environment = o.trace_dir.empty();
     context_ = std::make_unique<Context>(model_, copt);
-    recorder_ = make_recorder(o.trace_dir);
-    if (recorder_) context_->set_stage_observer(recorder_->observer());
+    if (!o.trace_dir.empty()) {
+      recorder_ = TraceRecorder::from_flag_or_environment(o.trace_dir, /*save_data=*/false);
+      context_->set_stage_observer(recorder_->observer());
+    }
     if (tokenizer_.n_vocab() > context_->n_vocab()) {
       // Ids the model has no row for would make eval throw mid-run; say it now.
       throw Error(ErrorCategory::tokenizer, tokenizer_source_ + ": tokenizer has " +

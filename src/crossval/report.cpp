@@ -49,6 +49,18 @@ std::string pad_right(const std::string& s, size_t width) {
   return columns >= width ? s : s + std::string(width - columns, ' ');
 }
 
+Json top_json(const Backend& a, const Backend& b, const std::vector<TopLogit>& top) {
+  Json list = Json::array();
+  for (const auto& t : top) {
+    Json e;
+    e["id"] = t.id;
+    e["logit"] = number_or_null(t.logit);
+    e["piece"] = json_text(piece_of(a, b, t.id));
+    list.push_back(e);
+  }
+  return list;
+}
+
 }  // namespace
 
 int exit_code(const PerTokenResult& r) {
@@ -205,6 +217,8 @@ std::string json_report(const Backend& a, const Backend& b, const ReportSettings
                           : p.expected_next ? Json(p.argmax_a == *p.expected_next)
                                             : Json(nullptr);
     row["divergent"] = p.divergent;
+    row["top5_a"] = m ? top_json(a, b, p.metrics->top5_a) : Json(nullptr);
+    row["top5_b"] = m ? top_json(b, a, p.metrics->top5_b) : Json(nullptr);
     positions.push_back(row);
   }
   j["positions"] = positions;

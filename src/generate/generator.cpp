@@ -88,6 +88,7 @@ void Generator::step(std::string& piece) {
   const auto t0 = Clock::now();
   const TokenId token = sampler_.sample(ctx_.last_logits(), tokens_);
   metrics_.sample_ms += ms_since(t0);
+  if (config_.on_logits) config_.on_logits(token, ctx_.last_logits());
   if (generated_.empty()) metrics_.time_to_first_token_ms = ms_since(started_);
 
   if (!config_.ignore_eos && tokenizer_.is_eog(token)) {

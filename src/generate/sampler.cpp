@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/debug_env.hpp"
+
 namespace bitnet::generate {
 namespace {
 
+// A random seed request takes BITNET_SEED, then BITNET_DETERMINISTIC's fixed seed, then a draw.
 uint32_t resolve_seed(uint32_t seed) {
   if (seed != kRandomSeed) return seed;
+  if (const auto env = debug_env::seed()) return *env;
+  if (debug_env::deterministic()) return debug_env::kDeterministicSeed;
   std::random_device device;
   return static_cast<uint32_t>(device());
 }

@@ -29,7 +29,8 @@ bool isa_supported(Isa isa);
 Isa best_isa();
 
 // The ISA BitLinear uses: BITNET_CPU=scalar|avx2|avx512 when set (bitnet::Error, category device,
-// when unknown or unsupported by this CPU), else best_isa(). Read once per process.
+// when unknown or unsupported by this CPU), else with BITNET_DETERMINISTIC=1 avx2 (scalar without
+// it), else best_isa(). Read once per process.
 Isa selected_isa();
 
 // Parses a BITNET_CPU value; throws bitnet::Error (device) for unknown names or unsupported ISAs.

@@ -4,8 +4,13 @@
 #include <string>
 #include <utility>
 
+#include <cstdio>
+
 #include "bitnet/error.hpp"
+#include "common/debug_env.hpp"
 #include "model/forward_cpu.hpp"
+#include "trace/debug_logits.hpp"
+#include "trace/trace_recorder.hpp"
 
 namespace bitnet {
 namespace {
@@ -33,8 +38,18 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
     throw Error(ErrorCategory::config,
                 "n_threads must be at least 1, got " + std::to_string(options.n_threads));
   }
-  cpu_ = std::make_unique<CpuForward>(*model_, kv_, options.n_threads, &observer_);
+  if (debug_env::deterministic() && options_.n_threads != 1) {
+    std::fprintf(stderr, "bitnet: BITNET_DETERMINISTIC=1: 1 thread (asked for %d)\n",
+                 options_.n_threads);
+    options_.n_threads = 1;
+  }
+  cpu_ = std::make_unique<CpuForward>(*model_, kv_, options_.n_threads, &observer_);
   layer_backend_.assign(static_cast<size_t>(model_->config().n_layer), cpu_.get());
+  if (options_.trace_from_environment) {
+    env_trace_ = TraceRecorder::from_environment();
+    if (env_trace_) observer_ = env_trace_->observer();
+  }
+  if (debug_env::debug_logits()) debug_logits_ = std::make_unique<LogitsDebugPrinter>(*model_);
 }
 
 Context::~Context() = default;
@@ -63,6 +78,8 @@ void Context::eval(std::span<const int32_t> tokens, bool all_logits) {
       eval_ubatch(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(len)), false, -1);
     }
   }
+  if (env_trace_) env_trace_->flush();  // a trace is complete after every eval, even on a crash
+  if (debug_logits_) debug_logits_->print(kv_.n_past() - logits_rows_, logits_rows_, logits());
 }
 
 // Runs one ubatch; writes logits for all its rows (all_logits) at row first_out_row, or for its
@@ -119,6 +136,7 @@ void Context::truncate(int32_t n_past) {
 }
 void Context::set_stage_observer(StageObserver observer) {
   observer_ = std::move(observer);
+  env_trace_.reset();
 }
 
 }  // namespace bitnet

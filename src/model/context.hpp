@@ -21,10 +21,15 @@ struct ContextOptions {
   KvType kv_type = KvType::F16;
   Numerics numerics = Numerics::Reference;
   int n_gpu_layers = 0;  // layers 0..n-1 on a device backend (none is built in yet: must be 0)
+  // BITNET_TRACE_DIR (with BITNET_TRACE_DATA, BITNET_TRACE_FILTER) records every eval of this
+  // context; false for callers that attach their own recorder (crossval's --trace).
+  bool trace_from_environment = true;
 };
 
 class LayerBackend;
 class CpuForward;
+class TraceRecorder;
+class LogitsDebugPrinter;
 
 class Context {
  public:
@@ -49,7 +54,10 @@ class Context {
   void truncate(int32_t n_past);  // keep the first n_past positions
   const Model& model() const { return *model_; }
   const ContextOptions& options() const { return options_; }
-  void set_stage_observer(StageObserver observer);  // empty = off (no cost)
+  // Replaces the observer (empty = off, no cost), including the BITNET_TRACE_DIR recorder.
+  void set_stage_observer(StageObserver observer);
+  // The recorder BITNET_TRACE_DIR made for this context (null when tracing is off or replaced).
+  const TraceRecorder* environment_trace() const { return env_trace_.get(); }
 
  private:
   void eval_ubatch(std::span<const int32_t> tokens, bool all_logits, int64_t first_out_row);
@@ -58,6 +66,8 @@ class Context {
   ContextOptions options_;
   KvCache kv_;
   StageObserver observer_;
+  std::unique_ptr<TraceRecorder> env_trace_;           // BITNET_TRACE_DIR
+  std::unique_ptr<LogitsDebugPrinter> debug_logits_;  // BITNET_DEBUG_LOGITS
   std::unique_ptr<CpuForward> cpu_;           // embedding, head and the CPU layers
   std::vector<LayerBackend*> layer_backend_;  // per layer; not owned
   std::vector<float> residual_;               // [ubatch][n_embd]

@@ -27,6 +27,7 @@ std::set<Stage> traced_stages(const Trace& trace) {
 TraceSide describe(const Trace& trace, const std::set<Stage>& own, const std::set<Stage>& other) {
   TraceSide side;
   side.path = trace.path().string();
+  side.filter = trace.filter().spec();
   side.records = static_cast<int64_t>(trace.records().size());
   side.has_data = !trace.records().empty() &&
                   std::all_of(trace.records().begin(), trace.records().end(),
@@ -95,6 +96,10 @@ const char* to_string(RecordStatus status) {
       return "missing_in_a";
     case RecordStatus::missing_in_b:
       return "missing_in_b";
+    case RecordStatus::filtered_in_a:
+      return "filtered_in_a";
+    case RecordStatus::filtered_in_b:
+      return "filtered_in_b";
   }
   return "unknown";
 }
@@ -133,10 +138,35 @@ TraceDiff diff_traces(const Trace& a, const Trace& b, double tol, size_t max_rec
   diff.b = describe(b, stages_b, stages_a);
 
   std::map<int64_t, LayerSummary> layers;
+  struct CellSums {
+    StageCell cell;
+    int64_t rms_records = 0;
+    double sum_a = 0, sum_b = 0;
+  };
+  std::map<std::pair<int64_t, int>, CellSums> cells;
   auto account = [&](const RecordComparison& c) {
     ++diff.totals[static_cast<int>(c.status)];
     auto& s = layers[c.key.layer_rank()];
     add_to_summary(s, c);
+    auto& cell = cells[{c.key.layer_rank(), static_cast<int>(c.key.stage)}];
+    cell.cell.layer = c.key.layer;
+    cell.cell.stage = c.key.stage;
+    const bool both = c.status == RecordStatus::identical || c.status == RecordStatus::close ||
+                      c.status == RecordStatus::different;
+    if (!both) {
+      ++cell.cell.one_sided;
+    } else {
+      ++cell.cell.compared;
+      if (c.status == RecordStatus::different) ++cell.cell.divergent;
+      if (c.rms_a && c.rms_b && std::isfinite(*c.rms_a) && std::isfinite(*c.rms_b)) {
+        ++cell.rms_records;
+        cell.sum_a += *c.rms_a;
+        cell.sum_b += *c.rms_b;
+        const double d = std::fabs(*c.rms_a - *c.rms_b);
+        const double rel = *c.rms_b != 0 ? d / std::fabs(*c.rms_b) : d;
+        cell.cell.max_rel_rms_diff = std::max(cell.cell.max_rel_rms_diff.value_or(0.0), rel);
+      }
+    }
     if (is_divergence(c.status) && !diff.first_divergence) diff.first_divergence = c;
     if (c.status != RecordStatus::identical) {
       if (diff.non_identical.size() < max_records) {
@@ -147,7 +177,16 @@ TraceDiff diff_traces(const Trace& a, const Trace& b, double tol, size_t max_rec
     }
   };
   auto one_sided = [&](const TraceRecord& r, const std::set<Stage>& other_stages,
-                       RecordStatus status) {
+                       const TraceFilter& other_filter, RecordStatus status) {
+    if (!other_filter.matches(r.key.layer, r.key.stage)) {
+      RecordComparison c;
+      c.key = r.key;
+      c.status = status == RecordStatus::missing_in_b ? RecordStatus::filtered_in_b
+                                                      : RecordStatus::filtered_in_a;
+      (status == RecordStatus::missing_in_b ? c.rms_a : c.rms_b) = r.rms;
+      account(c);
+      return;
+    }
     if (!other_stages.count(r.key.stage)) {
       ++diff.unmatched;
       return;
@@ -163,9 +202,9 @@ TraceDiff diff_traces(const Trace& a, const Trace& b, double tol, size_t max_rec
   size_t i = 0, j = 0;
   while (i < sorted_a.size() || j < sorted_b.size()) {
     if (j == sorted_b.size() || (i < sorted_a.size() && sorted_a[i]->key < sorted_b[j]->key)) {
-      one_sided(*sorted_a[i++], stages_b, RecordStatus::missing_in_b);
+      one_sided(*sorted_a[i++], stages_b, b.filter(), RecordStatus::missing_in_b);
     } else if (i == sorted_a.size() || sorted_b[j]->key < sorted_a[i]->key) {
-      one_sided(*sorted_b[j++], stages_a, RecordStatus::missing_in_a);
+      one_sided(*sorted_b[j++], stages_a, a.filter(), RecordStatus::missing_in_a);
     } else {
       account(compare_pair(a, *sorted_a[i++], b, *sorted_b[j++], tol));
     }
@@ -176,6 +215,13 @@ TraceDiff diff_traces(const Trace& a, const Trace& b, double tol, size_t max_rec
         rank < 0 || rank == std::numeric_limits<int64_t>::max() ? -1 : static_cast<int>(rank);
     summary.label = layer_label(rank);
     diff.layers.push_back(std::move(summary));
+  }
+  for (auto& [key, sums] : cells) {
+    if (sums.rms_records > 0) {
+      sums.cell.mean_rms_a = sums.sum_a / static_cast<double>(sums.rms_records);
+      sums.cell.mean_rms_b = sums.sum_b / static_cast<double>(sums.rms_records);
+    }
+    diff.cells.push_back(sums.cell);
   }
   return diff;
 }

@@ -12,14 +12,25 @@
 
 namespace bitnet {
 
-enum class RecordStatus { identical, close, different, missing_in_a, missing_in_b };
-inline constexpr int kRecordStatusCount = 5;
+// filtered_in_a: the record is only in B and A's trace filter (BITNET_TRACE_FILTER) excludes it,
+// so A chose not to record it; likewise filtered_in_b.
+enum class RecordStatus {
+  identical,
+  close,
+  different,
+  missing_in_a,
+  missing_in_b,
+  filtered_in_a,
+  filtered_in_b
+};
+inline constexpr int kRecordStatusCount = 7;
 
 const char* to_string(RecordStatus status);
 
-// Different and missing records are divergences; close ones are not.
+// Different and missing records are divergences; close and filtered ones are not.
 inline bool is_divergence(RecordStatus status) {
-  return status != RecordStatus::identical && status != RecordStatus::close;
+  return status == RecordStatus::different || status == RecordStatus::missing_in_a ||
+         status == RecordStatus::missing_in_b;
 }
 
 struct RecordComparison {
@@ -42,8 +53,24 @@ struct LayerSummary {
   std::optional<RecordComparison> first_divergence;
 };
 
+// One cell of the layer x stage map: every record of that (layer, stage) over all eval calls and
+// positions that both sides hold.
+struct StageCell {
+  int layer = -1;  // -1: embeddings, final_norm, logits
+  Stage stage = Stage::embeddings;
+  int64_t compared = 0;    // records on both sides
+  int64_t divergent = 0;   // of which different
+  int64_t one_sided = 0;   // missing or filtered on one side
+  double mean_rms_a = 0;   // over the compared records with a finite RMS on both sides
+  double mean_rms_b = 0;
+  // max over those records of |rms_a - rms_b| / rms_b (rms_b = 0: 0 when rms_a is 0 too, else
+  // |rms_a|); absent when no record had both RMS values.
+  std::optional<double> max_rel_rms_diff;
+};
+
 struct TraceSide {
   std::string path;
+  std::string filter;  // the run's trace filter spec; empty: everything was recorded
   int64_t records = 0;
   bool has_data = false;                     // every record carries raw data
   std::vector<std::string> untraced_stages;  // stages the other side traced and this one did not
@@ -57,6 +84,7 @@ struct TraceDiff {
   // stages): reported, never a divergence.
   int64_t unmatched = 0;
   std::vector<LayerSummary> layers;  // in forward order
+  std::vector<StageCell> cells;      // in forward order (layer, then stage)
   std::optional<RecordComparison> first_divergence;
   std::vector<RecordComparison> non_identical;  // in forward order, at most max_records
   bool non_identical_truncated = false;

@@ -66,8 +66,25 @@ json counts_json(const std::array<int64_t, kRecordStatusCount>& counts) {
   return j;
 }
 
+json cell_json(const StageCell& c) {
+  const bool rms = c.max_rel_rms_diff.has_value();
+  return json{{"layer", c.layer},
+              {"stage", std::string(to_string(c.stage))},
+              {"compared", c.compared},
+              {"divergent", c.divergent},
+              {"one_sided", c.one_sided},
+              {"mean_rms_a", rms ? optional_json(c.mean_rms_a) : json(nullptr)},
+              {"mean_rms_b", rms ? optional_json(c.mean_rms_b) : json(nullptr)},
+              {"max_rel_rms_diff", optional_json(c.max_rel_rms_diff)}};
+}
+
+int64_t filtered(const std::array<int64_t, kRecordStatusCount>& counts) {
+  return count(counts, RecordStatus::filtered_in_a) + count(counts, RecordStatus::filtered_in_b);
+}
+
 json side_json(const TraceSide& side) {
   return json{{"path", side.path},
+              {"filter", side.filter},
               {"records", side.records},
               {"has_data", side.has_data},
               {"untraced_stages", side.untraced_stages}};
@@ -87,14 +104,16 @@ std::string trace_diff_text(const TraceDiff& diff) {
   // Paths can be long: no fixed-size buffer here.
   auto side_line = [&](const char* name, const TraceSide& side) {
     out += std::string(name) + ": " + side.path + " (" + std::to_string(side.records) +
-           " records, raw data: " + (side.has_data ? "yes" : "no") + ")\n";
+           " records, raw data: " + (side.has_data ? "yes" : "no") +
+           (side.filter.empty() ? std::string() : ", filter " + side.filter) + ")\n";
   };
   side_line("A", diff.a);
   side_line("B", diff.b);
   out += "close means cosine >= 1 - " + format("%g", diff.tol) + "\n\n";
 
-  std::snprintf(line, sizeof line, "%-7s %10s %8s %10s %8s %12s %10s  %s\n", "layer", "identical",
-                "close", "different", "missing", "min cosine", "max |a-b|", "first divergence");
+  std::snprintf(line, sizeof line, "%-7s %10s %8s %10s %8s %8s %12s %10s  %s\n", "layer",
+                "identical", "close", "different", "missing", "filtered", "min cosine", "max |a-b|",
+                "first divergence");
   out += line;
   for (const auto& s : diff.layers) {
     std::string first = "-";
@@ -103,11 +122,12 @@ std::string trace_diff_text(const TraceDiff& diff) {
       first = "seq " + std::to_string(k.seq) + " " + std::string(to_string(k.stage)) + " pos " +
               std::to_string(k.pos);
     }
-    std::snprintf(line, sizeof line, "%-7s %10lld %8lld %10lld %8lld %12s %10s  %s\n",
+    std::snprintf(line, sizeof line, "%-7s %10lld %8lld %10lld %8lld %8lld %12s %10s  %s\n",
                   s.label.c_str(), static_cast<long long>(count(s.counts, RecordStatus::identical)),
                   static_cast<long long>(count(s.counts, RecordStatus::close)),
                   static_cast<long long>(count(s.counts, RecordStatus::different)),
                   static_cast<long long>(missing(s.counts)),
+                  static_cast<long long>(filtered(s.counts)),
                   optional_number(s.min_cosine, "%.9f").c_str(),
                   optional_number(s.max_abs_diff, "%.3e").c_str(), first.c_str());
     out += line;
@@ -126,6 +146,10 @@ std::string trace_diff_text(const TraceDiff& diff) {
            " records of such stages have no counterpart and were not compared\n";
   }
 
+  if (const int64_t n = filtered(diff.totals); n > 0) {
+    out += std::to_string(n) +
+           " records were filtered out by one side's trace filter (not compared, not missing)\n";
+  }
   if (diff.first_divergence) {
     out += "first divergence: " + describe_comparison(*diff.first_divergence) + "\n";
   } else {
@@ -147,6 +171,8 @@ nlohmann::ordered_json trace_diff_json(const TraceDiff& diff) {
              {"first_divergence",
               s.first_divergence ? comparison_json(*s.first_divergence) : json(nullptr)}});
   }
+  json cells = json::array();
+  for (const auto& c : diff.cells) cells.push_back(cell_json(c));
   json records = json::array();
   for (const auto& c : diff.non_identical) records.push_back(comparison_json(c));
   return json{{"format", "bitnet-trace-diff"},
@@ -160,6 +186,7 @@ nlohmann::ordered_json trace_diff_json(const TraceDiff& diff) {
               {"first_divergence",
                diff.first_divergence ? comparison_json(*diff.first_divergence) : json(nullptr)},
               {"layers", layers},
+              {"cells", cells},
               {"records", records},
               {"records_truncated", diff.non_identical_truncated}};
 }

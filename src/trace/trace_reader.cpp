@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -165,6 +166,29 @@ std::vector<std::filesystem::path> find_trace_files(const std::filesystem::path&
   return files;
 }
 
+namespace {
+
+// `<run>.meta.json` (written by a filtered TraceRecorder): {"filter": SPEC}.
+TraceFilter read_filter(const std::filesystem::path& jsonl_path) {
+  auto meta_path = jsonl_path;
+  meta_path.replace_extension(".meta.json");
+  std::ifstream meta(meta_path);
+  if (!meta) return {};
+  const std::string text((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("filter") || !j["filter"].is_string()) {
+    throw Error(ErrorCategory::io,
+                "trace: " + meta_path.string() + ": expected {\"filter\": \"LAYER:STAGE,...\"}");
+  }
+  try {
+    return TraceFilter::parse(j["filter"].get<std::string>());
+  } catch (const Error& e) {
+    throw Error(ErrorCategory::io, "trace: " + meta_path.string() + ": " + e.what());
+  }
+}
+
+}  // namespace
+
 Trace Trace::load(const std::filesystem::path& path) {
   Trace trace;
   trace.path_ = resolve_trace_file(path);
@@ -205,6 +229,7 @@ Trace Trace::load(const std::filesystem::path& path) {
     trace.records_.push_back(std::move(record));
   }
   if (in.bad()) throw Error(ErrorCategory::io, "trace: cannot read " + trace.path_.string());
+  trace.filter_ = read_filter(trace.path_);
   return trace;
 }
 

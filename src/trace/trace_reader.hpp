@@ -13,6 +13,7 @@
 
 #include "common/mapped_file.hpp"
 #include "trace/stage.hpp"
+#include "trace/trace_filter.hpp"
 
 namespace bitnet {
 
@@ -59,10 +60,14 @@ class Trace {
   bool has_data(const TraceRecord& record) const { return record.data_file.has_value(); }
   // The record's raw float32 row; empty when the run saved no data.
   std::span<const float> row(const TraceRecord& record) const;
+  // The filter the run recorded with (`<run>.meta.json` beside the .jsonl); keeps everything when
+  // the run was not filtered.
+  const TraceFilter& filter() const { return filter_; }
 
  private:
   std::filesystem::path path_;
   std::vector<TraceRecord> records_;
+  TraceFilter filter_;
   std::map<std::string, MappedFile> data_files_;
 };
 

@@ -45,7 +45,8 @@ bool data_requested_by_environment() {
 }  // namespace
 
 TraceRecorder::TraceRecorder(const std::filesystem::path& dir, bool save_data,
-                             const std::string& run_name) {
+                             const std::string& run_name, TraceFilter filter)
+    : filter_(std::move(filter)) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
@@ -71,6 +72,7 @@ TraceRecorder::TraceRecorder(const std::filesystem::path& dir, bool save_data,
       if (!jsonl_ && errno != EEXIST) throw_io("cannot create", jsonl_path_);
     }
   }
+  if (!filter_.keeps_everything()) write_meta();
   if (save_data) {
     data_path_ = jsonl_path_;
     data_path_.replace_extension(".bin");
@@ -88,13 +90,34 @@ TraceRecorder::TraceRecorder(const std::filesystem::path& dir, bool save_data,
 std::unique_ptr<TraceRecorder> TraceRecorder::from_environment() {
   const char* dir = std::getenv("BITNET_TRACE_DIR");
   if (!dir || !*dir) return nullptr;
-  return std::make_unique<TraceRecorder>(dir, data_requested_by_environment());
+  return std::make_unique<TraceRecorder>(dir, data_requested_by_environment(), std::string(),
+                                         TraceFilter::from_environment().value_or(TraceFilter()));
 }
 
 std::unique_ptr<TraceRecorder> TraceRecorder::from_flag_or_environment(const std::string& dir,
                                                                        bool save_data) {
   if (dir.empty()) return from_environment();
-  return std::make_unique<TraceRecorder>(dir, save_data || data_requested_by_environment());
+  return std::make_unique<TraceRecorder>(dir, save_data || data_requested_by_environment(),
+                                         std::string(),
+                                         TraceFilter::from_environment().value_or(TraceFilter()));
+}
+
+// `<run>.meta.json` beside the records: the filter, as JSON (the spec's characters are limited to
+// what TraceFilter::parse accepts, but escape anyway).
+void TraceRecorder::write_meta() {
+  auto meta_path = jsonl_path_;
+  meta_path.replace_extension(".meta.json");
+  std::string text = "{\"filter\":\"";
+  for (const char c : filter_.spec()) {
+    if (c == '"' || c == '\\') text += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) text += c;
+  }
+  text += "\"}\n";
+  std::FILE* f = std::fopen(meta_path.c_str(), "wb");
+  if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0) {
+    if (f) std::fclose(f);
+    throw_io("cannot write", meta_path);
+  }
 }
 
 TraceRecorder::~TraceRecorder() {
@@ -126,6 +149,7 @@ void TraceRecorder::record(const StageTensor& tensor) {
   }
   // Stages reported before any embeddings (an observer attached mid-pass) still belong to eval 0.
   if (seq_ < 0) seq_ = 0;
+  if (!filter_.matches(tensor.layer, tensor.stage)) return;
   if (tensor.cols <= 0) return;  // nothing to hash; the format's shapes are positive
   for (int64_t row = 0; row < tensor.rows; ++row) write_row(tensor, row);
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "trace/stage.hpp"
+#include "trace/trace_filter.hpp"
 
 namespace bitnet {
 
@@ -19,15 +20,19 @@ class TraceRecorder {
  public:
   // Creates `dir` if needed and opens a new run there: `<run_name>.jsonl` (and `<run_name>.bin`
   // with save_data), or, with an empty run_name, the first free `trace-<pid>-<n>.jsonl`. Throws
-  // bitnet::Error (io) naming the path on failure, and if a named run already exists.
-  TraceRecorder(const std::filesystem::path& dir, bool save_data, const std::string& run_name = {});
+  // bitnet::Error (io) naming the path on failure, and if a named run already exists. Only the
+  // records `filter` matches are written; a filtered run also writes `<run>.meta.json`
+  // (`{"filter": SPEC}`) so that trace-diff can tell "filtered out" from "missing".
+  TraceRecorder(const std::filesystem::path& dir, bool save_data, const std::string& run_name = {},
+                TraceFilter filter = {});
 
-  // BITNET_TRACE_DIR=DIR enables tracing into DIR, BITNET_TRACE_DATA=1 also saves the raw rows;
-  // nullptr when BITNET_TRACE_DIR is unset or empty.
+  // BITNET_TRACE_DIR=DIR enables tracing into DIR, BITNET_TRACE_DATA=1 also saves the raw rows,
+  // BITNET_TRACE_FILTER=SPEC keeps only the matching records (trace_filter.hpp); nullptr when
+  // BITNET_TRACE_DIR is unset or empty.
   static std::unique_ptr<TraceRecorder> from_environment();
 
   // For a CLI's `--trace DIR`: a recorder into `dir` when it is non-empty (raw rows when save_data
-  // or BITNET_TRACE_DATA=1), else from_environment().
+  // or BITNET_TRACE_DATA=1, BITNET_TRACE_FILTER applied), else from_environment().
   static std::unique_ptr<TraceRecorder> from_flag_or_environment(const std::string& dir,
                                                                  bool save_data);
 
@@ -54,8 +59,10 @@ class TraceRecorder {
 
  private:
   void write_row(const StageTensor& tensor, int64_t row);
+  void write_meta();
 
   std::mutex mutex_;
+  TraceFilter filter_;
   std::filesystem::path jsonl_path_;
   std::filesystem::path data_path_;
   std::string data_name_;
