@@ -11,14 +11,14 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
-#include "trace_option.hpp"
 #include "crossval/backend.hpp"
-#include "crossval/per_token.hpp"
 #include "crossval/html_report.hpp"
+#include "crossval/per_token.hpp"
 #include "crossval/report.hpp"
 #include "report/html_page.hpp"
 #include "tokenizer/chat_template.hpp"
 #include "tokenizer/tokenizer.hpp"
+#include "trace_option.hpp"
 
 namespace bitnet::tools {
 namespace {

@@ -11,9 +11,9 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
-#include "trace_option.hpp"
 #include "head_type_option.hpp"
 #include "model/context.hpp"
+#include "trace_option.hpp"
 
 namespace bitnet::tools {
 

@@ -1,8 +1,7 @@
 #include "trace_option.hpp"
 
-#include <cstdlib>
-
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 #include "bitnet/error.hpp"
 #include "trace/trace_filter.hpp"

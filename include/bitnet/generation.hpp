@@ -52,7 +52,7 @@ struct GenerationConfig {
   bool skip_special_tokens = true;  // special tokens in the output print as nothing
   bool ignore_eos = false;          // keep going after EOS/EOT (they are then sampled as text)
   ContextOverflow on_context_full = ContextOverflow::error;
-  int32_t n_keep = 0;  // with `shift`: tokens kept after BOS; -1 = the whole prompt
+  int32_t n_keep = 0;        // with `shift`: tokens kept after BOS; -1 = the whole prompt
   LogitsCallback on_logits;  // empty = off (see LogitsCallback)
 
   static GenerationConfig greedy();  // temperature 0: deterministic arg-max

@@ -31,7 +31,8 @@ std::optional<uint32_t> seed() {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
   // 0xFFFFFFFF is the API's "random seed" marker, so it cannot be a fixed seed.
   if (ec != std::errc() || end != text.data() + text.size() || parsed == 0xFFFFFFFFu) {
-    std::fprintf(stderr, "bitnet: warning: BITNET_SEED='%s' is not a seed in 0..4294967294; ignored\n",
+    std::fprintf(stderr,
+                 "bitnet: warning: BITNET_SEED='%s' is not a seed in 0..4294967294; ignored\n",
                  value);
     return std::nullopt;
   }

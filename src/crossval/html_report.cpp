@@ -32,9 +32,9 @@ std::string row(const std::vector<std::string>& cells, bool header = false) {
 }
 
 std::string side_table(const Json& report) {
-  std::string s = "<table id=\"sides\">" +
-                  row({"side", "name", "tokenizer", "add_bos", "parse_special", "tokens", "load (s)"},
-                      true);
+  std::string s =
+      "<table id=\"sides\">" +
+      row({"side", "name", "tokenizer", "add_bos", "parse_special", "tokens", "load (s)"}, true);
   for (const char* key : {"side_a", "side_b"}) {
     const auto& side = report[key];
     s += row({key[5] == 'a' ? "A" : "B", html_escape(text(side["name"])),
@@ -90,14 +90,16 @@ std::string top5_table(const Json& position) {
 }
 
 std::string positions_table(const Json& positions, const Json& first) {
-  std::string s = "<table id=\"positions\">" +
-                  row({"pos", "token", "piece", "cosine", "KL(B||A)", "max |diff|", "top-5 overlap",
-                       "arg-max A", "arg-max B"},
-                      true);
+  std::string s =
+      "<table id=\"positions\">" + row({"pos", "token", "piece", "cosine", "KL(B||A)", "max |diff|",
+                                        "top-5 overlap", "arg-max A", "arg-max B"},
+                                       true);
   for (const auto& p : positions) {
     const bool is_first = first.is_number() && p["index"] == first;
     s += std::string("<tr") +
-         (is_first ? " class=\"first\"" : p["divergent"].get<bool>() ? " class=\"divergent\"" : "") +
+         (is_first                     ? " class=\"first\""
+          : p["divergent"].get<bool>() ? " class=\"divergent\""
+                                       : "") +
          ">";
     for (const std::string& c :
          {text(p["index"]) + (p["generated"].get<bool>() ? "g" : ""), text(p["token"]),
@@ -105,7 +107,8 @@ std::string positions_table(const Json& positions, const Json& first) {
           report::format_number(number(p, "cosine"), "%.9f"),
           report::format_number(number(p, "kl"), "%.3e"),
           report::format_number(number(p, "max_abs_diff"), "%.3e"), text(p["top5_overlap"]),
-          text(p["argmax_a"]), p["argmax_b"].is_null() ? text(p["expected_token"]) : text(p["argmax_b"])})
+          text(p["argmax_a"]),
+          p["argmax_b"].is_null() ? text(p["expected_token"]) : text(p["argmax_b"])})
       s += "<td>" + c + "</td>";
     s += "</tr>\n";
   }
@@ -123,9 +126,10 @@ std::string html_report(const std::string& json_text) {
 
   std::string body = "<h1>crossval-per-token <span class=\"badge " + html_escape(status) +
                      "\" id=\"status\">" + html_escape(status) + "</span></h1>\n";
-  body += "<p>Model <code>" + html_escape(text(r["settings"]["model"])) + "</code>, A = " +
-          html_escape(text(r["settings"]["a"])) + ", B = " + html_escape(text(r["settings"]["b"])) +
-          ", prompt <code>" + html_escape(text(r["settings"]["prompt"])) + "</code>.</p>\n";
+  body += "<p>Model <code>" + html_escape(text(r["settings"]["model"])) +
+          "</code>, A = " + html_escape(text(r["settings"]["a"])) +
+          ", B = " + html_escape(text(r["settings"]["b"])) + ", prompt <code>" +
+          html_escape(text(r["settings"]["prompt"])) + "</code>.</p>\n";
   body += pre_gate(r);
   if (!positions.empty()) {
     std::vector<std::optional<double>> distance, kl, max_diff;

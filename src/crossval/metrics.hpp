@@ -20,7 +20,7 @@ struct PositionMetrics {
   double kl = 0;            // KL(softmax(b) || softmax(a)): side B is the reference
   int32_t argmax_a = -1;
   int32_t argmax_b = -1;
-  int top5_overlap = 0;  // |top5(a) ∩ top5(b)|, 0..5
+  int top5_overlap = 0;          // |top5(a) ∩ top5(b)|, 0..5
   std::vector<TopLogit> top5_a;  // largest first (fewer when the row is shorter)
   std::vector<TopLogit> top5_b;
 };

@@ -1,10 +1,9 @@
 #include "model/context.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <utility>
-
-#include <cstdio>
 
 #include "bitnet/error.hpp"
 #include "common/debug_env.hpp"

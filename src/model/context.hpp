@@ -66,12 +66,12 @@ class Context {
   ContextOptions options_;
   KvCache kv_;
   StageObserver observer_;
-  std::unique_ptr<TraceRecorder> env_trace_;           // BITNET_TRACE_DIR
+  std::unique_ptr<TraceRecorder> env_trace_;          // BITNET_TRACE_DIR
   std::unique_ptr<LogitsDebugPrinter> debug_logits_;  // BITNET_DEBUG_LOGITS
-  std::unique_ptr<CpuForward> cpu_;           // embedding, head and the CPU layers
-  std::vector<LayerBackend*> layer_backend_;  // per layer; not owned
-  std::vector<float> residual_;               // [ubatch][n_embd]
-  std::vector<float> logits_;                 // [rows][n_vocab]
+  std::unique_ptr<CpuForward> cpu_;                   // embedding, head and the CPU layers
+  std::vector<LayerBackend*> layer_backend_;          // per layer; not owned
+  std::vector<float> residual_;                       // [ubatch][n_embd]
+  std::vector<float> logits_;                         // [rows][n_vocab]
   int64_t logits_rows_ = 0;
 };
 

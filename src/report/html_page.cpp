@@ -1,8 +1,8 @@
 #include "report/html_page.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -59,12 +59,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -121,9 +132,7 @@ std::string render_line_chart(const LineChart& c) {
   const double plot_w = std::max(300.0, step * static_cast<double>(n > 1 ? n - 1 : 1));
   const double width = left + plot_w + right, height = top + plot_h + label_h + 20;
 
-  auto transform = [&](double v) {
-    return c.log_scale ? std::log10(std::max(v, c.log_floor)) : v;
-  };
+  auto transform = [&](double v) { return c.log_scale ? std::log10(std::max(v, c.log_floor)) : v; };
   double lo = 0, hi = 0;
   bool any = false;
   auto include = [&](double t) {
@@ -148,8 +157,8 @@ std::string render_line_chart(const LineChart& c) {
   auto x_of = [&](size_t i) { return left + (n > 1 ? step * static_cast<double>(i) : plot_w / 2); };
 
   std::string s = "<div class=\"chart\"><svg id=\"" + html_escape(c.id) +
-                  "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) +
-                  "\" height=\"" + num(height) + "\" data-points=\"" + std::to_string(n) + "\"";
+                  "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" +
+                  num(height) + "\" data-points=\"" + std::to_string(n) + "\"";
   if (c.marker) s += " data-first-divergence=\"" + std::to_string(*c.marker) + "\"";
   s += ">\n<text x=\"" + num(left) + "\" y=\"16\" style=\"font-size:13px;font-weight:600\">" +
        html_escape(c.title) + "</text>\n";
@@ -167,8 +176,8 @@ std::string render_line_chart(const LineChart& c) {
     } else {
       std::snprintf(label, sizeof label, "%.3g", t);
     }
-    s += "<text x=\"" + num(left - 6) + "\" y=\"" + num(y + 4) + "\" text-anchor=\"end\">" +
-         label + "</text>\n";
+    s += "<text x=\"" + num(left - 6) + "\" y=\"" + num(y + 4) + "\" text-anchor=\"end\">" + label +
+         "</text>\n";
   }
   s += "<text transform=\"translate(14," + num(top + plot_h / 2) +
        ") rotate(-90)\" text-anchor=\"middle\">" + html_escape(c.y_label) + "</text>\n";
@@ -182,9 +191,9 @@ std::string render_line_chart(const LineChart& c) {
     const double x = x_of(i);
     const std::string label =
         std::to_string(i) + (i < c.x_labels.size() ? " " + c.x_labels[i] : std::string());
-    s += "<text class=\"xlabel\" data-position=\"" + std::to_string(i) + "\" transform=\"translate(" +
-         num(x + 3) + "," + num(top + plot_h + 8) + ") rotate(60)\">" + html_escape(label) +
-         "</text>";
+    s += "<text class=\"xlabel\" data-position=\"" + std::to_string(i) +
+         "\" transform=\"translate(" + num(x + 3) + "," + num(top + plot_h + 8) +
+         ") rotate(60)\">" + html_escape(label) + "</text>";
   }
   s += "\n";
   if (c.threshold) {
@@ -229,9 +238,9 @@ std::string render_heat_map(const HeatMap& m) {
   const double width = left + cell_w * static_cast<double>(cols) + 30 + legend_w;
   const double height = std::max(top + cell_h * static_cast<double>(rows) + 20, top + 260.0);
   std::string s = "<div class=\"chart\"><svg id=\"" + html_escape(m.id) +
-                  "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) +
-                  "\" height=\"" + num(height) + "\" data-rows=\"" + std::to_string(rows) +
-                  "\" data-cols=\"" + std::to_string(cols) + "\"";
+                  "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" +
+                  num(height) + "\" data-rows=\"" + std::to_string(rows) + "\" data-cols=\"" +
+                  std::to_string(cols) + "\"";
   if (m.marker) {
     s += " data-marker-row=\"" + std::to_string(m.marker->first) + "\" data-marker-col=\"" +
          std::to_string(m.marker->second) + "\"";
@@ -251,12 +260,11 @@ std::string render_heat_map(const HeatMap& m) {
       const auto v = at < m.values.size() ? m.values[at] : std::nullopt;
       std::string fill = kNotComparedColour;
       if (v && *v <= 0) fill = kIdenticalColour;
-      if (v && *v > 0)
-        fill = ramp_colour((std::log10(*v) - m.log_lo) / (m.log_hi - m.log_lo));
+      if (v && *v > 0) fill = ramp_colour((std::log10(*v) - m.log_lo) / (m.log_hi - m.log_lo));
       s += "<rect class=\"cell\" data-row=\"" + std::to_string(r) + "\" data-col=\"" +
-           std::to_string(c) + "\" x=\"" + num(left + cell_w * static_cast<double>(c)) +
-           "\" y=\"" + num(y) + "\" width=\"" + num(cell_w - 1) + "\" height=\"" +
-           num(cell_h - 1) + "\" fill=\"" + fill + "\"><title>" +
+           std::to_string(c) + "\" x=\"" + num(left + cell_w * static_cast<double>(c)) + "\" y=\"" +
+           num(y) + "\" width=\"" + num(cell_w - 1) + "\" height=\"" + num(cell_h - 1) +
+           "\" fill=\"" + fill + "\"><title>" +
            html_escape(at < m.tooltips.size() ? m.tooltips[at] : format_number(v, "%.3g")) +
            "</title></rect>";
     }
@@ -276,23 +284,28 @@ std::string render_heat_map(const HeatMap& m) {
   const int bands = 32;
   for (int b = 0; b < bands; ++b) {
     const double t = 1.0 - (b + 0.5) / bands;
-    s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + lh * b / bands) + "\" width=\"16\" height=\"" +
-         num(lh / bands + 0.5) + "\" fill=\"" + ramp_colour(t) + "\"/>";
+    s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + lh * b / bands) +
+         "\" width=\"16\" height=\"" + num(lh / bands + 0.5) + "\" fill=\"" + ramp_colour(t) +
+         "\"/>";
   }
   for (int k = 0; k <= 4; ++k) {
     const double e = m.log_hi - (m.log_hi - m.log_lo) * k / 4;
     char label[24];
-    std::snprintf(label, sizeof label, "%s1e%d", k == 0 ? "\u2265 " : k == 4 ? "\u2264 " : "",
+    std::snprintf(label, sizeof label, "%s1e%d",
+                  k == 0   ? "\u2265 "
+                  : k == 4 ? "\u2264 "
+                           : "",
                   static_cast<int>(std::lround(e)));
     s += "<text x=\"" + num(lx + 22) + "\" y=\"" + num(ly + lh * k / 4 + 4) + "\">" + label +
          "</text>";
   }
-  s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + lh + 14) + "\" width=\"16\" height=\"12\" fill=\"" +
-       kIdenticalColour + "\" stroke=\"#999\"/><text x=\"" + num(lx + 22) + "\" y=\"" +
-       num(ly + lh + 24) + "\">0 (same RMS)</text>";
-  s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + lh + 32) + "\" width=\"16\" height=\"12\" fill=\"" +
-       kNotComparedColour + "\"/><text x=\"" + num(lx + 22) + "\" y=\"" + num(ly + lh + 42) +
-       "\">not compared</text>";
+  s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + lh + 14) +
+       "\" width=\"16\" height=\"12\" fill=\"" + kIdenticalColour +
+       "\" stroke=\"#999\"/><text x=\"" + num(lx + 22) + "\" y=\"" + num(ly + lh + 24) +
+       "\">0 (same RMS)</text>";
+  s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + lh + 32) +
+       "\" width=\"16\" height=\"12\" fill=\"" + kNotComparedColour + "\"/><text x=\"" +
+       num(lx + 22) + "\" y=\"" + num(ly + lh + 42) + "\">not compared</text>";
   s += "\n</svg></div>\n";
   return s;
 }

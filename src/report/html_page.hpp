@@ -22,7 +22,7 @@ std::string html_page(std::string_view title, std::string_view body, std::string
 
 // A line chart over positions 0..n-1: one value per position (nullopt = no point there).
 struct LineChart {
-  std::string id;       // the <svg> element's id
+  std::string id;  // the <svg> element's id
   std::string title;
   std::string y_label;
   std::vector<std::optional<double>> values;

@@ -78,8 +78,8 @@ void LogitsDebugPrinter::print(int64_t first_pos, int64_t rows, std::span<const 
       top[at] = static_cast<int32_t>(id);
       if (filled < k) ++filled;
     }
-    std::string line = "debug-logits: pos " + std::to_string(first_pos + r) + " top" +
-                       std::to_string(k) + ":";
+    std::string line =
+        "debug-logits: pos " + std::to_string(first_pos + r) + " top" + std::to_string(k) + ":";
     for (size_t j = 0; j < filled; ++j) {
       const int32_t id = top[j];
       char value[32];

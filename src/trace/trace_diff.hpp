@@ -58,10 +58,10 @@ struct LayerSummary {
 struct StageCell {
   int layer = -1;  // -1: embeddings, final_norm, logits
   Stage stage = Stage::embeddings;
-  int64_t compared = 0;    // records on both sides
-  int64_t divergent = 0;   // of which different
-  int64_t one_sided = 0;   // missing or filtered on one side
-  double mean_rms_a = 0;   // over the compared records with a finite RMS on both sides
+  int64_t compared = 0;   // records on both sides
+  int64_t divergent = 0;  // of which different
+  int64_t one_sided = 0;  // missing or filtered on one side
+  double mean_rms_a = 0;  // over the compared records with a finite RMS on both sides
   double mean_rms_b = 0;
   // max over those records of |rms_a - rms_b| / rms_b (rms_b = 0: 0 when rms_a is 0 too, else
   // |rms_a|); absent when no record had both RMS values.

@@ -33,8 +33,9 @@ int stage_rank(const std::string& name) {
 
 std::string describe(const Json& c) {
   const int layer = c["layer"].get<int>();
-  return "seq " + c["seq"].dump() + ", layer " + (layer < 0 ? std::string("-") : std::to_string(layer)) +
-         ", stage " + c["stage"].get<std::string>() + ", pos " + c["pos"].dump() + " (" +
+  return "seq " + c["seq"].dump() + ", layer " +
+         (layer < 0 ? std::string("-") : std::to_string(layer)) + ", stage " +
+         c["stage"].get<std::string>() + ", pos " + c["pos"].dump() + " (" +
          c["status"].get<std::string>() + ")";
 }
 
@@ -75,8 +76,9 @@ std::string trace_diff_html(const std::string& json_text) {
 
   report::HeatMap map;
   map.id = "heatmap";
-  map.title = "Relative RMS difference |rms A - rms B| / |rms B| per layer and stage (max over "
-              "eval calls and positions)";
+  map.title =
+      "Relative RMS difference |rms A - rms B| / |rms B| per layer and stage (max over "
+      "eval calls and positions)";
   map.row_labels = rows;
   map.col_labels = cols;
   map.values.assign(rows.size() * cols.size(), std::nullopt);
@@ -86,8 +88,8 @@ std::string trace_diff_html(const std::string& json_text) {
   map.scale_label = "log10 scale, 1e-8 .. 1";
   for (const auto& c : d["cells"]) {
     const std::string stage = c["stage"].get<std::string>();
-    const size_t at = row_index[row_label(c["layer"].get<int>(), stage)] * cols.size() +
-                      col_index[stage];
+    const size_t at =
+        row_index[row_label(c["layer"].get<int>(), stage)] * cols.size() + col_index[stage];
     map.values[at] = number(c, "max_rel_rms_diff");
     map.tooltips[at] = "layer " + row_label(c["layer"].get<int>(), stage) + ", " + stage +
                        ": rel. RMS diff " + format_number(number(c, "max_rel_rms_diff"), "%.3g") +
@@ -107,12 +109,14 @@ std::string trace_diff_html(const std::string& json_text) {
   std::string body = "<h1>trace-diff <span class=\"badge " +
                      std::string(diverged ? "divergent" : "ok") + "\" id=\"status\">" +
                      (diverged ? "diverged" : "no divergence") + "</span></h1>\n";
-  body += "<table id=\"sides\"><tr><th>side</th><th>trace</th><th>records</th><th>raw data</th>"
-          "<th>filter</th><th>stages it lacks</th></tr>\n";
+  body +=
+      "<table id=\"sides\"><tr><th>side</th><th>trace</th><th>records</th><th>raw data</th>"
+      "<th>filter</th><th>stages it lacks</th></tr>\n";
   for (const char* key : {"a", "b"}) {
     const auto& side = d[key];
     std::string lacks;
-    for (const auto& s : side["untraced_stages"]) lacks += (lacks.empty() ? "" : " ") + s.get<std::string>();
+    for (const auto& s : side["untraced_stages"])
+      lacks += (lacks.empty() ? "" : " ") + s.get<std::string>();
     body += "<tr><td>" + std::string(key[0] == 'a' ? "A" : "B") + "</td><td><code>" +
             html_escape(side["path"].get<std::string>()) + "</code></td><td>" +
             side["records"].dump() + "</td><td>" + (side["has_data"].get<bool>() ? "yes" : "no") +
@@ -124,17 +128,19 @@ std::string trace_diff_html(const std::string& json_text) {
           d["unmatched"].dump() + " records of stages only one side traces.</p>\n";
   if (first.is_object()) {
     body += "<p id=\"first-divergence\" data-seq=\"" + first["seq"].dump() + "\" data-layer=\"" +
-            first["layer"].dump() + "\" data-stage=\"" + html_escape(first["stage"].get<std::string>()) +
-            "\" data-pos=\"" + first["pos"].dump() + "\">First divergence: <b>" +
-            html_escape(describe(first)) + "</b>, outlined in red below.</p>\n";
+            first["layer"].dump() + "\" data-stage=\"" +
+            html_escape(first["stage"].get<std::string>()) + "\" data-pos=\"" +
+            first["pos"].dump() + "\">First divergence: <b>" + html_escape(describe(first)) +
+            "</b>, outlined in red below.</p>\n";
   } else {
     body += "<p id=\"first-divergence\" data-seq=\"none\">No divergence.</p>\n";
   }
   body += "<h2>Layer x stage</h2>\n" + report::render_heat_map(map);
 
-  body += "<h2>Per-stage RMS of both sides</h2>\n<table id=\"stage-rms\"><tr><th>layer</th>"
-          "<th>stage</th><th>mean rms A</th><th>mean rms B</th><th>max rel. diff</th>"
-          "<th>compared</th><th>different</th><th>one-sided</th></tr>\n";
+  body +=
+      "<h2>Per-stage RMS of both sides</h2>\n<table id=\"stage-rms\"><tr><th>layer</th>"
+      "<th>stage</th><th>mean rms A</th><th>mean rms B</th><th>max rel. diff</th>"
+      "<th>compared</th><th>different</th><th>one-sided</th></tr>\n";
   for (const auto& c : d["cells"]) {
     const std::string stage = c["stage"].get<std::string>();
     const bool bad = c["divergent"].get<int64_t>() > 0;
@@ -147,18 +153,21 @@ std::string trace_diff_html(const std::string& json_text) {
             c["divergent"].dump() + "</td><td class=\"num\">" + c["one_sided"].dump() +
             "</td></tr>\n";
   }
-  body += "</table>\n<h2>Per layer</h2>\n<table id=\"layers\"><tr><th>layer</th><th>records</th>"
-          "<th>min cosine</th><th>max |a-b|</th><th>first divergence</th></tr>\n";
+  body +=
+      "</table>\n<h2>Per layer</h2>\n<table id=\"layers\"><tr><th>layer</th><th>records</th>"
+      "<th>min cosine</th><th>max |a-b|</th><th>first divergence</th></tr>\n";
   for (const auto& l : d["layers"]) {
-    body += "<tr><td>" + html_escape(l["label"].get<std::string>()) + "</td><td>" +
-            html_escape(counts_text(l["counts"])) + "</td><td class=\"num\">" +
-            format_number(number(l, "min_cosine"), "%.9f") + "</td><td class=\"num\">" +
-            format_number(number(l, "max_abs_diff"), "%.3e") + "</td><td>" +
-            (l["first_divergence"].is_object() ? html_escape(describe(l["first_divergence"])) : "-") +
-            "</td></tr>\n";
+    body +=
+        "<tr><td>" + html_escape(l["label"].get<std::string>()) + "</td><td>" +
+        html_escape(counts_text(l["counts"])) + "</td><td class=\"num\">" +
+        format_number(number(l, "min_cosine"), "%.9f") + "</td><td class=\"num\">" +
+        format_number(number(l, "max_abs_diff"), "%.3e") + "</td><td>" +
+        (l["first_divergence"].is_object() ? html_escape(describe(l["first_divergence"])) : "-") +
+        "</td></tr>\n";
   }
-  body += "</table>\n<p>The report's JSON (<code>--format json</code>) is embedded in this page as "
-          "<code>#report-data</code>.</p>\n";
+  body +=
+      "</table>\n<p>The report's JSON (<code>--format json</code>) is embedded in this page as "
+      "<code>#report-data</code>.</p>\n";
   return report::html_page(diverged ? "trace-diff: diverged" : "trace-diff: no divergence", body,
                            json_text);
 }

@@ -49,10 +49,10 @@ bool glob_match(std::string_view glob, std::string_view text) {
 }
 
 constexpr Stage kAllStages[] = {
-    Stage::embeddings,    Stage::attn_norm, Stage::q_proj,   Stage::k_proj,       Stage::v_proj,
-    Stage::attn_out,      Stage::attn_sub_norm, Stage::o_proj, Stage::ffn_norm,   Stage::ffn_gate,
-    Stage::ffn_up,        Stage::ffn_act,   Stage::ffn_sub_norm, Stage::ffn_out,  Stage::layer_out,
-    Stage::final_norm,    Stage::logits,
+    Stage::embeddings, Stage::attn_norm,     Stage::q_proj,       Stage::k_proj,   Stage::v_proj,
+    Stage::attn_out,   Stage::attn_sub_norm, Stage::o_proj,       Stage::ffn_norm, Stage::ffn_gate,
+    Stage::ffn_up,     Stage::ffn_act,       Stage::ffn_sub_norm, Stage::ffn_out,  Stage::layer_out,
+    Stage::final_norm, Stage::logits,
 };
 
 }  // namespace
@@ -80,7 +80,8 @@ TraceFilter TraceFilter::parse(std::string_view spec) {
                           : parse_int(layer.substr(0, dash), p.first_layer) &&
                                 parse_int(layer.substr(dash + 1), p.last_layer);
       if (!ok) fail(item, "layer '" + std::string(layer) + "' is not *, N or N-M");
-      if (p.first_layer > p.last_layer) fail(item, "layer range " + std::string(layer) + " is empty");
+      if (p.first_layer > p.last_layer)
+        fail(item, "layer range " + std::string(layer) + " is empty");
     }
     if (stage.empty()) fail(item, "no stage");
     bool any = false;

@@ -240,7 +240,8 @@ TEST(LogitsCallback, CppApiRowsEqualEvalRows) {
     got.n_vocab = static_cast<int32_t>(row.size());
   };
   const auto result = engine.generate("Once upon a time", gen);
-  ASSERT_EQ(got.tokens.size(), result.tokens.size() + (result.finish_reason == bitnet::FinishReason::eos ? 1 : 0));
+  ASSERT_EQ(got.tokens.size(),
+            result.tokens.size() + (result.finish_reason == bitnet::FinishReason::eos ? 1 : 0));
   for (size_t k = 0; k < result.tokens.size(); ++k) EXPECT_EQ(got.tokens[k], result.tokens[k]);
 
   auto tokens = model.tokenize("Once upon a time");

@@ -80,8 +80,8 @@ void record_run(TraceRecorder& recorder) {
   const std::vector<float> row(8 * 2, 0.5f);
   recorder.record({-1, Stage::embeddings, 0, 2, 8, row.data()});
   for (int layer = 0; layer < 2; ++layer) {
-    for (Stage s : {Stage::attn_norm, Stage::q_proj, Stage::attn_out, Stage::ffn_out,
-                    Stage::layer_out}) {
+    for (Stage s :
+         {Stage::attn_norm, Stage::q_proj, Stage::attn_out, Stage::ffn_out, Stage::layer_out}) {
       recorder.record({layer, s, 0, 2, 8, row.data()});
     }
   }
@@ -97,9 +97,9 @@ TEST(TraceFilter, RecorderKeepsOnlyMatchingRecordsAndSaysSo) {
   }
   const auto trace = Trace::load(dir / "run.jsonl");
   for (const auto& r : trace.records()) {
-    const bool expected = (r.key.layer == 1 && (r.key.stage == Stage::attn_norm ||
-                                                r.key.stage == Stage::attn_out)) ||
-                          r.key.stage == Stage::logits;
+    const bool expected =
+        (r.key.layer == 1 && (r.key.stage == Stage::attn_norm || r.key.stage == Stage::attn_out)) ||
+        r.key.stage == Stage::logits;
     EXPECT_TRUE(expected) << "layer " << r.key.layer << " " << to_string(r.key.stage);
   }
   EXPECT_EQ(trace.records().size(), 6u);
