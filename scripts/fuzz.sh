@@ -2,6 +2,7 @@
 # Builds the libFuzzer targets with clang-14 (`fuzz` preset) and runs them; any finding fails the script.
 #   fuzz_gguf:      the GGUF reader, N seconds (default 60), seeded with every GGUF under ../shared/fixtures
 #   fuzz_tokenizer: encode/decode/stream-decode on both vocabularies, N/2 seconds
+#   fuzz_trace_filter: the BITNET_TRACE_FILTER grammar, N/6 seconds
 # Usage: scripts/fuzz.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +10,12 @@ seconds=${1:-60}
 fixtures=${BITNET_FIXTURES:-../shared/fixtures}
 export BITNET_FIXTURES=$fixtures
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j 2 --target fuzz_gguf fuzz_tokenizer
+cmake --build --preset fuzz -j 2 --target fuzz_gguf fuzz_tokenizer fuzz_trace_filter
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-mkdir -p "$corpus/gguf" "$corpus/tokenizer"
+mkdir -p "$corpus/gguf" "$corpus/tokenizer" "$corpus/trace_filter"
+printf '0-3:*,*:logits' >"$corpus/trace_filter/seed1"
+printf 'ffn_*' >"$corpus/trace_filter/seed2"
 find "$fixtures" -name '*.gguf' -exec cp {} "$corpus/gguf"/ \;
 # Large seeds are truncated to their header and metadata, which is where the parser works.
 for f in "$corpus"/gguf/*.gguf; do head -c 1048576 "$f" >"$f.head" && mv "$f.head" "$f"; done
@@ -22,3 +25,6 @@ echo "fuzz_gguf: no finding in ${seconds} s"
 build-fuzz/bin/fuzz_tokenizer -max_total_time="$((seconds / 2))" -max_len=4096 -rss_limit_mb=2048 -timeout=10 \
   -print_final_stats=1 "$corpus/tokenizer"
 echo "fuzz_tokenizer: no finding in $((seconds / 2)) s"
+build-fuzz/bin/fuzz_trace_filter -max_total_time="$((seconds / 6))" -max_len=256 -rss_limit_mb=2048 -timeout=10 \
+  -print_final_stats=1 "$corpus/trace_filter"
+echo "fuzz_trace_filter: no finding in $((seconds / 6)) s"
