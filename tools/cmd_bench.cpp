@@ -30,11 +30,16 @@
 namespace bitnet::tools {
 namespace {
 
+// -p/-n/-d/-t/-b take llama-bench's value lists: "1,2,4", repeated flags, "first-last",
+// "first-last+step" or "first-last*factor".
 struct BenchOptions {
   std::string model;
-  int n_prompt = 128;
-  int n_gen = 32;
-  int threads = 0;
+  std::vector<std::string> n_prompt{"128"};
+  std::vector<std::string> n_gen{"32"};
+  std::vector<std::string> n_depth{"0"};
+  std::vector<std::string> threads{"0"};
+  std::vector<std::string> n_batch{"2048"};
+  int poll = 50;
   int repetitions = 3;
   bool json = false;
   bool fast_numerics = false;
@@ -52,9 +57,12 @@ struct ModelFacts {
 };
 
 struct TestResult {
-  std::string name;  // "pp128", "tg32"
+  std::string name;  // "pp128", "tg32", "pp512 @ d4096"
   int n_prompt = 0;
   int n_gen = 0;
+  int n_depth = 0;
+  int n_batch = 0;
+  int threads = 0;
   std::vector<double> samples_ns;
   std::string time;  // ISO 8601, when the test started
 };
@@ -175,11 +183,16 @@ int32_t bos_id(const Model& model) {
   return id && add_bos ? static_cast<int32_t>(*id) : -1;
 }
 
-void run_prompt(Context& ctx, TokenSource& src, int n) {
-  std::vector<int32_t> tokens(static_cast<size_t>(n));
-  tokens[0] = src.first();
-  for (size_t i = 1; i < tokens.size(); ++i) tokens[i] = src.next();
-  ctx.eval(tokens, /*all_logits=*/false);
+// n tokens in batches of n_batch (a BOS first on an empty cache), as llama-bench's test_prompt.
+void run_prompt(Context& ctx, TokenSource& src, int n, int n_batch) {
+  std::vector<int32_t> tokens;
+  for (int done = 0; done < n; done += n_batch) {
+    const int len = std::min(n_batch, n - done);
+    tokens.resize(static_cast<size_t>(len));
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = src.next();
+    if (done == 0 && ctx.n_past() == 0) tokens[0] = src.first();
+    ctx.eval(tokens, /*all_logits=*/false);
+  }
 }
 
 void run_gen(Context& ctx, TokenSource& src, int n) {
@@ -190,20 +203,29 @@ void run_gen(Context& ctx, TokenSource& src, int n) {
   }
 }
 
-TestResult run_test(Context& ctx, TokenSource& src, int n_prompt, int n_gen, int reps) {
+// One test, llama-bench's way: a warm-up run, then per repetition an emptied cache, n_depth tokens
+// evaluated untimed (the "@ dN" of the name), and the timed pp or tg part.
+TestResult run_test(Context& ctx, TokenSource& src, int n_prompt, int n_gen, int n_depth,
+                    int n_batch, int reps) {
   TestResult t;
   t.name = n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+  if (n_depth > 0) t.name += " @ d" + std::to_string(n_depth);
   t.n_prompt = n_prompt;
   t.n_gen = n_gen;
+  t.n_depth = n_depth;
+  t.n_batch = n_batch;
+  t.threads = ctx.options().n_threads;
   t.time = now_iso8601();
   // Warm-up (not counted): page the weights in, grow the buffers.
   ctx.reset();
-  if (n_prompt > 0) run_prompt(ctx, src, n_prompt);
+  if (n_depth > 0) run_prompt(ctx, src, n_depth, n_batch);
+  if (n_prompt > 0) run_prompt(ctx, src, n_prompt, n_batch);
   if (n_gen > 0) run_gen(ctx, src, 1);
   for (int r = 0; r < reps; ++r) {
     ctx.reset();
+    if (n_depth > 0) run_prompt(ctx, src, n_depth, n_batch);
     const auto start = std::chrono::steady_clock::now();
-    if (n_prompt > 0) run_prompt(ctx, src, n_prompt);
+    if (n_prompt > 0) run_prompt(ctx, src, n_prompt, n_batch);
     if (n_gen > 0) run_gen(ctx, src, n_gen);
     const auto ns =
         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
@@ -212,14 +234,15 @@ TestResult run_test(Context& ctx, TokenSource& src, int n_prompt, int n_gen, int
   return t;
 }
 
-void print_table(const ModelFacts& m, int threads, const std::vector<TestResult>& tests) {
+void print_table(const ModelFacts& m, const std::vector<TestResult>& tests) {
   const std::string backend = "CPU " + std::string(kernels::to_string(kernels::selected_isa()));
-  std::printf("| %-40s | %10s | %10s | %-12s | %7s | %8s | %20s |\n", "model", "size", "params",
-              "backend", "threads", "test", "t/s");
-  std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", std::string(40, '-').c_str(),
+  std::printf("| %-40s | %10s | %10s | %-12s | %7s | %7s | %15s | %20s |\n", "model", "size",
+              "params", "backend", "threads", "n_batch", "test", "t/s");
+  std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: | %s: |\n", std::string(40, '-').c_str(),
               std::string(9, '-').c_str(), std::string(9, '-').c_str(),
               std::string(12, '-').c_str(), std::string(6, '-').c_str(),
-              std::string(7, '-').c_str(), std::string(19, '-').c_str());
+              std::string(6, '-').c_str(), std::string(14, '-').c_str(),
+              std::string(19, '-').c_str());
   char size[32], params[32];
   const double mib = static_cast<double>(m.size) / (1024.0 * 1024);
   if (mib >= 1024) {
@@ -238,14 +261,16 @@ void print_table(const ModelFacts& m, int threads, const std::vector<TestResult>
     char speed[64];
     // "±" is two bytes but one column: pad to 21 bytes for a 20-column cell.
     std::snprintf(speed, sizeof speed, "%.2f ± %.2f", mean(ts), stddev(ts));
-    std::printf("| %-40s | %10s | %10s | %-12s | %7d | %8s | %21s |\n", m.type.c_str(), size,
-                params, backend.c_str(), threads, t.name.c_str(), speed);
+    std::printf("| %-40s | %10s | %10s | %-12s | %7d | %7d | %15s | %21s |\n", m.type.c_str(), size,
+                params, backend.c_str(), t.threads, t.n_batch, t.name.c_str(), speed);
   }
   std::printf("\nCPU features: %s; kernels: %s\n", cpu_features_string().c_str(),
               std::string(kernels::to_string(kernels::selected_isa())).c_str());
 }
 
-void print_json(const ModelFacts& m, int threads, int n_ctx_batch, const char* numerics,
+// Every key llama-bench -o json writes (tools/llama-bench; compare-llama-bench.py requires them),
+// valued for our run, or llama-bench's default where the notion does not exist here; then ours.
+void print_json(const ModelFacts& m, int poll, const char* numerics,
                 const std::vector<TestResult>& tests) {
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   for (const auto& t : tests) {
@@ -260,15 +285,35 @@ void print_json(const ModelFacts& m, int threads, int n_ctx_batch, const char* n
     j["model_type"] = m.type;
     j["model_size"] = m.size;
     j["model_n_params"] = m.n_params;
-    j["n_batch"] = n_ctx_batch;
+    j["n_batch"] = t.n_batch;
     j["n_ubatch"] = 512;
-    j["n_threads"] = threads;
+    j["n_threads"] = t.threads;
+    j["cpu_mask"] = "0x0";
+    j["cpu_strict"] = false;
+    j["poll"] = poll;
     j["type_k"] = "f16";
     j["type_v"] = "f16";
     j["n_gpu_layers"] = 0;
+    j["n_cpu_moe"] = 0;
+    j["split_mode"] = "layer";
+    j["main_gpu"] = 0;
+    j["no_kv_offload"] = false;
+    j["flash_attn"] = 0;  // an int in llama-bench (-1 auto, 0 off, 1 on): no flash attention here
+    j["devices"] = "auto";
+    j["tensor_split"] = "0.00";
+    j["tensor_buft_overrides"] = "none";
     j["use_mmap"] = true;
+    j["load_mode"] = "mmap";
+    j["lazy_mode"] = "auto";
+    j["embeddings"] = false;
+    j["no_op_offload"] = 0;
+    j["no_host"] = false;
+    j["repack"] = false;
+    j["fit_target"] = 0;
+    j["fit_min_ctx"] = 0;
     j["n_prompt"] = t.n_prompt;
     j["n_gen"] = t.n_gen;
+    j["n_depth"] = t.n_depth;
     j["test_time"] = t.time;
     j["avg_ns"] = static_cast<uint64_t>(std::llround(mean(t.samples_ns)));
     j["stddev_ns"] = static_cast<uint64_t>(std::llround(stddev(t.samples_ns)));
@@ -287,28 +332,93 @@ void print_json(const ModelFacts& m, int threads, int n_ctx_batch, const char* n
   std::printf("%s\n", all.dump(2).c_str());
 }
 
+// One value list of llama-bench's syntax: items separated by commas (or given by repeated flags),
+// each N, first-last (step 1), first-last+step or first-last*factor. Throws Error(config).
+std::vector<int> parse_values(const std::vector<std::string>& given, const char* flag, int min) {
+  std::vector<int> values;
+  auto fail = [&](const std::string& item, const std::string& why) {
+    throw Error(ErrorCategory::config, std::string(flag) + ": '" + item + "' " + why +
+                                           " (expected N, N,M,..., first-last, first-last+step or "
+                                           "first-last*factor)");
+  };
+  auto number = [&](const std::string& item, const std::string& text) {
+    size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size()) fail(item, "is not a number");
+    if (v < min || v > 1 << 24) fail(item, "is out of range (minimum " + std::to_string(min) + ")");
+    return static_cast<int>(v);
+  };
+  for (const auto& arg : given) {
+    size_t pos = 0;
+    while (pos <= arg.size()) {
+      const size_t comma = arg.find(',', pos);
+      const std::string item = arg.substr(pos, comma == std::string::npos ? comma : comma - pos);
+      const size_t dash = item.find('-', 1);
+      if (dash == std::string::npos) {
+        values.push_back(number(item, item));
+      } else {
+        const size_t op = item.find_first_of("+*", dash);
+        const int first = number(item, item.substr(0, dash));
+        const int last =
+            number(item, item.substr(dash + 1, op == std::string::npos ? op : op - dash - 1));
+        const int step = op == std::string::npos ? 1 : number(item, item.substr(op + 1));
+        const bool multiply = op != std::string::npos && item[op] == '*';
+        if (last < first) fail(item, "is an empty range");
+        if (multiply ? step < 2 || first < 1 : step < 1)
+          fail(item, "has a step that never advances");
+        for (long v = first; v <= last; v = multiply ? v * step : v + step)
+          values.push_back(static_cast<int>(v));
+      }
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  if (values.empty()) throw Error(ErrorCategory::config, std::string(flag) + ": no value");
+  return values;
+}
+
 void run_bench(const BenchOptions& o) {
-  const int threads = o.threads > 0
-                          ? o.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const auto n_prompts = parse_values(o.n_prompt, "-p", 0);
+  const auto n_gens = parse_values(o.n_gen, "-n", 0);
+  const auto depths = parse_values(o.n_depth, "-d", 0);
+  const auto batches = parse_values(o.n_batch, "-b", 1);
+  auto thread_counts = parse_values(o.threads, "-t", 0);
+  for (int& t : thread_counts)
+    if (t == 0) t = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   LoadOptions load;
   load.head_type = head_quant_type(o.head_type);
   const auto model = Model::load(o.model, load);
   const ModelFacts facts = model_facts(*model, o.model);
-  ContextOptions copt;
-  copt.n_ctx = std::max(1, std::max(o.n_prompt, o.n_gen));
-  copt.n_threads = threads;
-  copt.numerics = o.fast_numerics ? Numerics::Fast : Numerics::Reference;
-  Context ctx(model, copt);
-  TokenSource src(ctx.n_vocab(), bos_id(*model));
+  const int longest = std::max(*std::max_element(n_prompts.begin(), n_prompts.end()),
+                               *std::max_element(n_gens.begin(), n_gens.end()));
+  const int deepest = *std::max_element(depths.begin(), depths.end());
   std::vector<TestResult> tests;
-  if (o.n_prompt > 0) tests.push_back(run_test(ctx, src, o.n_prompt, 0, o.repetitions));
-  if (o.n_gen > 0) tests.push_back(run_test(ctx, src, 0, o.n_gen, o.repetitions));
+  for (const int threads : thread_counts) {
+    ContextOptions copt;
+    copt.n_ctx = std::max(1, deepest + longest);
+    copt.n_threads = threads;
+    copt.numerics = o.fast_numerics ? Numerics::Fast : Numerics::Reference;
+    Context ctx(model, copt);
+    TokenSource src(ctx.n_vocab(), bos_id(*model));
+    // llama-bench's order: per parameter set, the pp tests, then the tg tests.
+    for (const int n_batch : batches) {
+      for (const int depth : depths) {
+        for (const int p : n_prompts)
+          if (p > 0) tests.push_back(run_test(ctx, src, p, 0, depth, n_batch, o.repetitions));
+        for (const int n : n_gens)
+          if (n > 0) tests.push_back(run_test(ctx, src, 0, n, depth, n_batch, o.repetitions));
+      }
+    }
+  }
   if (o.json) {
-    print_json(facts, threads, std::max(o.n_prompt, 1), o.fast_numerics ? "fast" : "reference",
-               tests);
+    print_json(facts, o.poll, o.fast_numerics ? "fast" : "reference", tests);
   } else {
-    print_table(facts, threads, tests);
+    print_table(facts, tests);
     std::printf("numerics: %s%s\n",
                 o.fast_numerics ? "fast (not the reference's bits)"
                                 : "reference (bit-exact with the reference)",
@@ -324,13 +434,22 @@ void register_bench(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("bench", "Prompt-processing and generation speed, as llama-bench");
   cmd->add_option("-m,--model", opt->model, "GGUF model")->required();
-  cmd->add_option("-p,--n-prompt", opt->n_prompt, "prompt tokens in one batch (pp test; 0 = skip)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-n,--n-gen", opt->n_gen, "generated tokens, one per step (tg test; 0 = skip)")
-      ->check(CLI::NonNegativeNumber);
-  add_poll_option(*cmd);
-  cmd->add_option("-t,--threads", opt->threads, "threads (default: all hardware threads)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-p,--n-prompt", opt->n_prompt,
+                  "prompt tokens, in batches of -b (pp tests; 0 = skip); lists: 64,128 or 64-512*2")
+      ->take_all();
+  cmd->add_option("-n,--n-gen", opt->n_gen, "generated tokens, one per step (tg tests; 0 = skip)")
+      ->take_all();
+  cmd->add_option("-d,--n-depth", opt->n_depth,
+                  "tokens already in the KV cache when each test starts (untimed; default 0)")
+      ->take_all();
+  cmd->add_option(
+         "-b,--batch-size", opt->n_batch,
+         "tokens per batch of a pp test (default 2048; above 512 the engine runs 512-token "
+         "ubatches)")
+      ->take_all();
+  add_poll_option(*cmd)->each([opt](const std::string& v) { opt->poll = std::stoi(v); });
+  cmd->add_option("-t,--threads", opt->threads, "threads (default 0: all hardware threads)")
+      ->take_all();
   cmd->add_option("-r,--repetitions", opt->repetitions, "repetitions of each test (default 3)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", opt->json, "print a JSON array (llama-bench's -o json field names)");

@@ -4,7 +4,8 @@
 
 namespace CLI {
 class App;
-}
+class Option;
+}  // namespace CLI
 
 namespace bitnet::tools {
 
@@ -20,6 +21,6 @@ void register_chat(CLI::App& app);
 
 // `--poll 0..100` (llama.cpp's flag): how long idle threads spin before sleeping. main() applies it
 // before anything runs (kernels::apply_omp_wait_defaults); the subcommands only declare it.
-void add_poll_option(CLI::App& cmd);
+CLI::Option* add_poll_option(CLI::App& cmd);
 
 }  // namespace bitnet::tools

@@ -8,11 +8,12 @@
 #include "kernels/omp_policy.hpp"
 
 namespace bitnet::tools {
-void add_poll_option(CLI::App& cmd) {
+CLI::Option* add_poll_option(CLI::App& cmd) {
   static int ignored = 50;  // applied in main() before parsing; declared so CLI11 accepts it
-  cmd.add_option("--poll", ignored,
-                 "0-100: how long idle threads spin before sleeping (0 = sleep at once, for cores "
-                 "shared with other busy work; default 50)")
+  return cmd
+      .add_option("--poll", ignored,
+                  "0-100: how long idle threads spin before sleeping (0 = sleep at once, for cores "
+                  "shared with other busy work; default 50)")
       ->check(CLI::Range(0, 100));
 }
 }  // namespace bitnet::tools

@@ -81,3 +81,63 @@ def test_bench_skips_a_test_with_zero(model):
 def test_bench_bad_model_fails(tmp_path):
     r = bench("-m", tmp_path / "missing.gguf")
     assert r.returncode == 1 and "missing.gguf" in r.stderr
+
+
+# Every key llama-bench -o json writes (tools/llama-bench/llama-bench.cpp get_fields, llama.cpp as
+# vendored by llama-cpp-python 0.3.36) with its JSON type; compare-llama-bench.py refuses a file
+# that lacks one of its key properties.
+LLAMA_BENCH_JSON_TYPES = {
+    "build_commit": str, "build_number": int, "cpu_info": str, "gpu_info": str, "backends": str,
+    "model_filename": str, "model_type": str, "model_size": int, "model_n_params": int, "n_batch": int,
+    "n_ubatch": int, "n_threads": int, "cpu_mask": str, "cpu_strict": bool, "poll": int, "type_k": str,
+    "type_v": str, "n_gpu_layers": int, "n_cpu_moe": int, "split_mode": str, "main_gpu": int,
+    "no_kv_offload": bool, "flash_attn": int, "devices": str, "tensor_split": str,
+    "tensor_buft_overrides": str, "load_mode": str, "lazy_mode": str, "embeddings": bool,
+    "no_op_offload": int, "no_host": bool, "repack": bool, "fit_target": int, "fit_min_ctx": int,
+    "n_prompt": int, "n_gen": int, "n_depth": int, "test_time": str, "avg_ns": int, "stddev_ns": int,
+    "avg_ts": float, "stddev_ts": float,
+}
+COMPARE_LLAMA_BENCH_REQUIRED = [
+    "cpu_info", "gpu_info", "backends", "n_gpu_layers", "n_cpu_moe", "tensor_buft_overrides", "model_filename",
+    "model_type", "n_batch", "n_ubatch", "embeddings", "cpu_mask", "cpu_strict", "poll", "n_threads", "type_k",
+    "type_v", "load_mode", "no_kv_offload", "split_mode", "main_gpu", "tensor_split", "flash_attn", "n_prompt",
+    "n_gen", "n_depth", "fit_target", "fit_min_ctx", "build_commit", "test_time", "avg_ts",
+]
+
+
+def test_bench_json_has_every_llama_bench_key_with_its_type(model):
+    r = bench("-m", model, "-p", 4, "-n", 2, "-t", 1, "-r", 1, "--json", "--poll", 0)
+    assert r.returncode == 0, r.stderr
+    for t in json.loads(r.stdout):
+        for key in COMPARE_LLAMA_BENCH_REQUIRED:
+            assert key in t, key
+        for key, kind in LLAMA_BENCH_JSON_TYPES.items():
+            assert key in t, key
+            value = t[key]
+            if kind is int:
+                assert isinstance(value, int) and not isinstance(value, bool), (key, value)
+            elif kind is float:
+                assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+            else:
+                assert isinstance(value, kind), (key, value)
+        assert t["poll"] == 0 and t["n_depth"] == 0
+
+
+def test_bench_value_lists_depth_and_batch(model):
+    r = bench("-m", model, "-p", "4,6", "-n", 2, "-d", "0,8", "-t", "1", "-b", 3, "-r", 1, "--json")
+    assert r.returncode == 0, r.stderr
+    tests = json.loads(r.stdout)
+    assert [(t["n_prompt"], t["n_gen"], t["n_depth"]) for t in tests] == [
+        (4, 0, 0), (6, 0, 0), (0, 2, 0), (4, 0, 8), (6, 0, 8), (0, 2, 8)]
+    assert all(t["n_batch"] == 3 for t in tests)
+    table = bench("-m", model, "-p", 4, "-n", 0, "-d", 8, "-t", "1-2", "-r", 1)
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "pp4 @ d8" in line]
+    assert len(rows) == 2  # threads 1 and 2
+
+
+@pytest.mark.parametrize("bad", [["-p", "4,x"], ["-d", "8-4"], ["-t", "1-4*1"], ["-b", "0"], ["-p", ""]])
+def test_bench_bad_value_lists_are_refused(model, bad):
+    r = bench("-m", model, "-r", 1, *bad)
+    assert r.returncode != 0
+    assert bad[0] in r.stderr or "value" in r.stderr.lower(), r.stderr
