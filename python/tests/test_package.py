@@ -37,4 +37,5 @@ def test_stubs_are_installed():
     assert stub.exists(), stub
     text = stub.read_text()
     assert "class Model" in text and "class Session" in text and "def crossval_per_token" in text
+    assert "class ConfigError(BitnetError, ValueError)" in text
     assert (core.parent / "py.typed").exists()
