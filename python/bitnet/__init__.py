@@ -12,8 +12,17 @@ A thin layer over libbitnet's C++ API (compiled into ``bitnet._core`` with nanob
 ``bitnet crossval-per-token``. Every engine error is a ``BitnetError`` subclass named after its
 category. See docs/python.md.
 """
-from . import _core
-from ._core import (
+import os as _os
+
+# libgomp reads its waiting policy once, when it is loaded with bitnet._core: give it the CLI's
+# default spin count (bitnet::kernels::kDefaultGompSpinCount, src/kernels/omp_policy.hpp; a test
+# checks they agree) unless the user chose a policy or opted out with BITNET_OMP_DEFAULTS=0.
+if (_os.environ.get("BITNET_OMP_DEFAULTS") != "0" and "OMP_WAIT_POLICY" not in _os.environ
+        and "GOMP_SPINCOUNT" not in _os.environ):
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
+
+from . import _core  # noqa: E402
+from ._core import (  # noqa: E402
     BitnetError,
     CapacityError,
     ConfigError,
@@ -24,9 +33,9 @@ from ._core import (
     OutOfMemoryError,
     TokenizerError,
 )
-from ._model import Model
-from ._session import Session
-from . import crossval
+from ._model import Model  # noqa: E402
+from ._session import Session  # noqa: E402
+from . import crossval  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -27,6 +27,7 @@
 #include "crossval/compare.hpp"
 #include "crossval/report.hpp"
 #include "crossval/session_api.hpp"
+#include "kernels/omp_policy.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -372,6 +373,9 @@ NB_MODULE(_core, m) {
   m.def(
       "cpu_features", [] { return std::string(bitnet_cpu_features()); },
       "Space-separated CPU features the kernels use on this machine.");
+  m.def(
+      "default_gomp_spin_count", [] { return bitnet::kernels::kDefaultGompSpinCount; },
+      "The libgomp spin count the CLI uses when no OpenMP policy is set.");
 
   nb::class_<bitnet::GenerationConfig>(m, "GenerationConfig",
                                        "Sampling and stopping settings (bitnet/generation.hpp).")

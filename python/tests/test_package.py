@@ -1,5 +1,6 @@
 """The package itself: version output, docstrings on every public name, stubs beside _core."""
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,15 @@ def test_stubs_are_installed():
     assert "class Model" in text and "class Session" in text and "def crossval_per_token" in text
     assert "class ConfigError(BitnetError, ValueError)" in text
     assert (core.parent / "py.typed").exists()
+
+
+def test_openmp_wait_policy_is_the_clis():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "BITNET_OMP_DEFAULTS")}
+    code = "import os, bitnet; print(os.environ['GOMP_SPINCOUNT'], bitnet._core.default_gomp_spin_count())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == out[1]
+    kept = subprocess.run([sys.executable, "-c", code], env={**env, "GOMP_SPINCOUNT": "0"},
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert kept[0] == "0"
