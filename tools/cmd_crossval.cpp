@@ -2,7 +2,6 @@
 // logits part ways? See docs/crossval.md. Exit codes: 0 all positions within --cos-tol,
 // 1 divergence, 2 token mismatch (nothing evaluated), 3 usage or load error (message on stderr).
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -11,13 +10,10 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
-#include "crossval/backend.hpp"
+#include "crossval/compare.hpp"
 #include "crossval/html_report.hpp"
-#include "crossval/per_token.hpp"
 #include "crossval/report.hpp"
 #include "report/html_page.hpp"
-#include "tokenizer/chat_template.hpp"
-#include "tokenizer/tokenizer.hpp"
 #include "trace_option.hpp"
 
 namespace bitnet::tools {
@@ -84,25 +80,6 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-std::string apply_template(const CrossvalFlags& f, const std::string& prompt) {
-  if (f.chat_template == "raw") return prompt;
-  const std::vector<tokenizer::ChatMessage> messages = {{"user", prompt}};
-  if (f.chat_template == "auto") {
-    const auto tok = tokenizer::Tokenizer::from_path(f.tokenizer.empty() ? f.model : f.tokenizer);
-    return tokenizer::apply_chat_template(tok, "auto", messages, /*add_assistant=*/true);
-  }
-  return tokenizer::apply_chat_template(tokenizer::chat_template_from_name(f.chat_template),
-                                        messages, /*add_assistant=*/true);
-}
-
-template <typename Fn>
-auto timed_load(double& seconds, Fn&& fn) {
-  const auto start = std::chrono::steady_clock::now();
-  auto result = fn();
-  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
-}
-
 int run(const CrossvalFlags& f, const std::vector<std::string>& extras) {
   if (!extras.empty()) throw UsageError{"unexpected argument '" + extras.front() + "'"};
   if (f.model.empty()) throw UsageError{"--model is required"};
@@ -133,46 +110,25 @@ int run(const CrossvalFlags& f, const std::vector<std::string>& extras) {
     }
   }
 
-  std::string prompt = f.prompt;
-  if (!f.prompt_file.empty()) {
-    prompt = read_file(f.prompt_file);
-  } else if (prompt.empty()) {
-    if (!golden)
-      throw UsageError{"--prompt or --prompt-file is required (except with --b golden:)"};
-    prompt = crossval::golden_prompt(f.side_b.substr(7));
-  }
-  const std::string text = apply_template(f, prompt);
-
-  crossval::ReportSettings settings;
-  settings.model = f.model;
-  settings.tokenizer = f.tokenizer;
-  settings.prompt = prompt;
-  settings.chat_template = f.chat_template;
-  settings.max_tokens = max_tokens;
-  settings.cos_tol = cos_tol;
-  settings.threads = threads;
-  settings.gpu_layers = gpu_layers;
-
-  crossval::NativeOptions native;
-  native.model_path = f.model;
-  native.tokenizer_path = f.tokenizer;
-  native.n_threads = threads;
-  native.n_gpu_layers = gpu_layers;
-  native.trace_dir = f.trace_dir;
-  auto a = timed_load(settings.load_a_s, [&] { return crossval::open_native(native); });
-  auto b = timed_load(settings.load_b_s, [&]() -> std::unique_ptr<crossval::Backend> {
-    if (golden) return crossval::open_golden(f.side_b.substr(7));
-    const std::string lib = library ? f.side_b.substr(4) : crossval::find_reference_library();
-    return crossval::open_library(lib, f.model, native.n_ctx, gpu_layers, threads);
-  });
-  settings.add_bos = f.add_bos || (!f.no_bos && a->add_bos_default().value_or(true));
-
-  crossval::PerTokenOptions options;
-  options.prompt = text;
-  options.add_bos = settings.add_bos;
-  options.max_tokens = max_tokens;
-  options.cos_tol = cos_tol;
-  const auto result = crossval::run_per_token(*a, *b, options);
+  crossval::CompareRequest request;
+  request.model = f.model;
+  request.tokenizer = f.tokenizer;
+  request.prompt = f.prompt_file.empty() ? f.prompt : read_file(f.prompt_file);
+  if (request.prompt.empty() && !golden)
+    throw UsageError{"--prompt or --prompt-file is required (except with --b golden:)"};
+  request.side_b = f.side_b;
+  request.chat_template = f.chat_template;
+  if (f.add_bos || f.no_bos) request.add_bos = f.add_bos;
+  request.max_tokens = max_tokens;
+  request.cos_tol = cos_tol;
+  request.threads = threads;
+  request.gpu_layers = gpu_layers;
+  request.trace_dir = f.trace_dir;
+  const auto c = crossval::compare(request);
+  const auto& a = c.a;
+  const auto& b = c.b;
+  const auto& settings = c.settings;
+  const auto& result = c.result;
 
   const std::string json = crossval::json_report(*a, *b, settings, result);
   if (!f.html.empty()) report::write_report_file(f.html, crossval::html_report(json));

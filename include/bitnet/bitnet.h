@@ -208,7 +208,7 @@ typedef struct bitnet_sampler_params {
   float temperature; /* 0 = greedy (arg-max, first on ties) */
   int32_t top_k;     /* keep the k most likely; 0 = off */
   float top_p;       /* keep the smallest set with probability >= top_p; 1 = off */
-  uint32_t seed;     /* same seed + same logits = same choice */
+  uint32_t seed;     /* same seed + same logits = same choice; 0xFFFFFFFF draws a seed */
 } bitnet_sampler_params;
 
 /* Defaults: temperature 0.8, top-k 40, top-p 0.95, seed 42. */
@@ -223,7 +223,8 @@ BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* para
 BITNET_API void bitnet_sampler_free(bitnet_sampler* sampler);
 
 /* Picks a token from a row of n_vocab logits: top-k, then top-p, then temperature, then a seeded
- * draw (arg-max when the temperature is 0). Errors: INVALID_ARGUMENT. */
+ * draw (arg-max when the temperature is 0) -- the sampler of the CLI and the C++ API, with min-p
+ * and the repetition penalty off. Errors: INVALID_ARGUMENT. */
 BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const float* logits,
                                                int32_t n_vocab, bitnet_token* out_token);
 

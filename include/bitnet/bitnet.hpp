@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bitnet/error.hpp"
@@ -110,6 +111,7 @@ struct ModelParams {
 };
 
 class Engine;
+struct ChatMessage;
 
 class Model {
  public:
@@ -124,6 +126,18 @@ class Model {
   std::vector<TokenId> tokenize(std::string_view text, bool parse_special = true) const;
   std::vector<TokenId> tokenize(std::string_view text, bool add_bos, bool parse_special) const;
   std::string detokenize(std::span<const TokenId> tokens, bool skip_special = false) const;
+
+  // The GGUF metadata in file order: every key whose value is a scalar or a string, as text
+  // (integers in decimal, floats with enough digits to round-trip, booleans "true"/"false").
+  // Array values (vocabulary, merges, scores) are left out.
+  std::vector<std::pair<std::string, std::string>> metadata() const;
+
+  // `messages` rendered with a chat template, as Chat does: "auto" (the model's
+  // tokenizer.chat_template) or "llama3", "bitnet", "llama2", "raw"; add_assistant appends the
+  // header of the reply to come. Throws Error(config) for an unknown template.
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages,
+                                  bool add_assistant = true,
+                                  std::string_view template_name = "auto") const;
 
   struct Impl;
 
@@ -229,6 +243,15 @@ class Engine {
   GenerationResult generate_tokens(std::span<const TokenId> prompt, const GenerationConfig& config,
                                    const TextCallback& on_text = {});
   TokenStream stream(std::string_view prompt, const GenerationConfig& config = {});
+
+  // Appends `tokens` after the n_past() positions of the KV cache in one batch and returns the
+  // logits of every new position (all_logits) or of the last one, row-major [rows][n_vocab],
+  // valid until the next call on this engine. A sampled token that no step evaluated yet (the
+  // last one of a generation) is dropped from the cache's sequence. Throws Error(config) for an
+  // empty list, an id outside the vocabulary or a running generation, Error(capacity) when the
+  // tokens do not fit (nothing changes then).
+  std::span<const float> eval(std::span<const TokenId> tokens, bool all_logits = true);
+  int32_t n_past() const;  // positions in the KV cache
 
   void clear_cache();
   EngineStats stats() const;

@@ -119,6 +119,21 @@ TokenStream Engine::stream(std::string_view prompt, const GenerationConfig& conf
   return TokenStream(impl_->start(tokens, config, started));
 }
 
+std::span<const float> Engine::eval(std::span<const TokenId> tokens, bool all_logits) {
+  if (impl_->busy) throw Error(ErrorCategory::config, "Engine::eval: a generation is running");
+  auto& ctx = *impl_->ctx;
+  ctx.eval(tokens, all_logits);  // throws before changing anything
+  // The sequence the cache holds, then the new tokens; a pending (unevaluated) token goes.
+  const auto kept = static_cast<size_t>(ctx.n_past()) - tokens.size();
+  impl_->tokens.resize(std::min(impl_->tokens.size(), kept));
+  impl_->tokens.insert(impl_->tokens.end(), tokens.begin(), tokens.end());
+  return ctx.logits();
+}
+
+int32_t Engine::n_past() const {
+  return impl_->ctx->n_past();
+}
+
 void Engine::clear_cache() {
   if (impl_->busy)
     throw Error(ErrorCategory::config, "Engine::clear_cache: a generation is running");

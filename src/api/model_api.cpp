@@ -6,10 +6,12 @@
 #include <charconv>
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "api/api_impl.hpp"
 #include "quant/tensor_type.hpp"
+#include "tokenizer/chat_template.hpp"
 
 namespace bitnet::api {
 namespace {
@@ -39,6 +41,30 @@ ModelInfo make_info(const bitnet::Model& model) {
   if (info.n_params > 0)
     info.bits_per_weight = 8.0 * static_cast<double>(info.tensor_bytes) / info.n_params;
   return info;
+}
+
+// A scalar or string metadata value as text; nullopt for arrays.
+std::optional<std::string> value_text(const gguf::Value& v) {
+  using gguf::ValueType;
+  switch (v.type()) {
+    case ValueType::ARRAY:
+      return std::nullopt;
+    case ValueType::STRING:
+      return std::string(v.as_string());
+    case ValueType::BOOL:
+      return v.as_bool() ? "true" : "false";
+    case ValueType::FLOAT32:
+    case ValueType::FLOAT64: {
+      char buf[64];
+      const auto [end, ec] = std::to_chars(
+          buf, buf + sizeof buf,
+          v.type() == ValueType::FLOAT32 ? static_cast<float>(v.as_f64()) : v.as_f64());
+      return std::string(buf, ec == std::errc() ? end : buf);
+    }
+    default:
+      break;
+  }
+  return v.type() == ValueType::UINT64 ? std::to_string(v.as_u64()) : std::to_string(v.as_i64());
 }
 
 ModelParams make_params(const ModelConfig& c) {
@@ -182,6 +208,22 @@ std::vector<TokenId> Model::tokenize(std::string_view text, bool add_bos,
 
 std::string Model::detokenize(std::span<const TokenId> tokens, bool skip_special) const {
   return impl_->tokenizer.decode(tokens, skip_special);
+}
+
+std::vector<std::pair<std::string, std::string>> Model::metadata() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, value] : impl_->model->file().metadata()) {
+    if (auto text = value_text(value)) out.emplace_back(std::string(key), std::move(*text));
+  }
+  return out;
+}
+
+std::string Model::apply_chat_template(const std::vector<ChatMessage>& messages, bool add_assistant,
+                                       std::string_view template_name) const {
+  std::vector<tokenizer::ChatMessage> converted;
+  converted.reserve(messages.size());
+  for (const auto& m : messages) converted.push_back({m.role, m.content});
+  return tokenizer::apply_chat_template(impl_->tokenizer, template_name, converted, add_assistant);
 }
 
 }  // namespace bitnet::api

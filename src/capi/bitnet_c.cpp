@@ -1,4 +1,5 @@
-// The general C API (include/bitnet/bitnet.h) over Model, Context, Tokenizer and the C sampler.
+// The general C API (include/bitnet/bitnet.h) over Model, Context, Tokenizer and the generation
+// module's sampler (the one every front-end uses, so a seed gives the same tokens everywhere).
 // Every entry point catches everything and records the message in a thread-local last error.
 #include <algorithm>
 #include <cstring>
@@ -13,7 +14,7 @@
 #include "bitnet/bitnet.h"
 #include "bitnet/error.hpp"
 #include "capi/c_boundary.hpp"
-#include "capi/sampler_c.hpp"
+#include "generate/sampler.hpp"
 #include "model/context.hpp"
 #include "model/model.hpp"
 #include "quant/tensor_type.hpp"
@@ -37,13 +38,26 @@ struct bitnet_context {
 };
 
 struct bitnet_sampler {
-  bitnet::capi::CSampler sampler;
+  bitnet::generate::Sampler sampler;
 };
 
 namespace bitnet::capi {
 namespace {
 
 thread_local std::string t_last_error;
+
+// The C sampler's settings as the generation module's: no min-p, no repetition penalty (the C
+// API has neither); a seed of 0xFFFFFFFF draws one, as everywhere else.
+GenerationConfig sampling_config(const bitnet_sampler_params& p) {
+  GenerationConfig c;
+  c.temperature = p.temperature;
+  c.top_k = p.top_k;
+  c.top_p = p.top_p;
+  c.min_p = 0.0f;
+  c.repeat_penalty = 1.0f;
+  c.seed = p.seed;
+  return c;
+}
 
 bitnet_status fail(bitnet_status status, std::string msg) noexcept {
   try {
@@ -478,8 +492,7 @@ BITNET_API bitnet_status bitnet_sampler_create(const bitnet_sampler_params* para
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_sampler_create: out_sampler is NULL");
     *out_sampler = nullptr;
     const bitnet_sampler_params p = params ? *params : bitnet_sampler_default_params();
-    *out_sampler =
-        new bitnet_sampler{bitnet::capi::CSampler({p.temperature, p.top_k, p.top_p, p.seed})};
+    *out_sampler = new bitnet_sampler{bitnet::generate::Sampler(bitnet::capi::sampling_config(p))};
     return BITNET_OK;
   });
 }
@@ -494,7 +507,7 @@ BITNET_API bitnet_status bitnet_sampler_sample(bitnet_sampler* sampler, const fl
     if (sampler == nullptr || logits == nullptr || n_vocab <= 0 || out_token == nullptr)
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_sampler_sample: NULL argument or n_vocab <= 0");
-    *out_token = sampler->sampler.sample({logits, static_cast<size_t>(n_vocab)});
+    *out_token = sampler->sampler.sample({logits, static_cast<size_t>(n_vocab)}, {});
     return BITNET_OK;
   });
 }
@@ -525,8 +538,7 @@ BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt
     if (p.max_new_tokens <= 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate: max_new_tokens must be > 0, got " +
                                                    std::to_string(p.max_new_tokens));
-    bitnet::capi::CSampler sampler(
-        {p.sampling.temperature, p.sampling.top_k, p.sampling.top_p, p.sampling.seed});
+    bitnet::generate::Sampler sampler(bitnet::capi::sampling_config(p.sampling));
     const auto& tok = ctx->owner->tokenizer;
     auto& context = *ctx->context;
     const auto prompt_ids = tok.encode(prompt, p.add_bos, p.parse_special);
@@ -542,7 +554,7 @@ BITNET_API bitnet_status bitnet_generate(bitnet_context* ctx, const char* prompt
 
     bitnet::tokenizer::StreamDecoder decoder(tok, p.skip_special);
     while (result.n_generated < p.max_new_tokens) {
-      const int32_t next = sampler.sample(context.last_logits());
+      const int32_t next = sampler.sample(context.last_logits(), {});
       if (p.on_logits != nullptr) {
         const auto row = context.last_logits();
         p.on_logits(next, row.data(), static_cast<int32_t>(row.size()), p.logits_user_data);

@@ -1,61 +1,26 @@
 // A side behind the session ABI (include/bitnet/crossval_session.h) in any shared library:
 // libbitnet.so itself, the reference adapter libbitnet_reference.so, or a third engine. Loaded
 // with dlopen(RTLD_LOCAL) so two libraries exporting the same names can be compared.
-#include <dlfcn.h>
-
 #include <array>
 #include <filesystem>
 #include <string_view>
 
-#include "bitnet/crossval_session.h"
 #include "bitnet/error.hpp"
 #include "crossval/backend.hpp"
+#include "crossval/session_api.hpp"
 
 namespace bitnet::crossval {
 namespace {
 
 constexpr int32_t kErrLen = 1024;
 
-// The ABI's functions, each looked up by name.
-struct SessionApi {
-  decltype(&crossval_bitnet_open_ex) open_ex = nullptr;
-  decltype(&crossval_bitnet_close) close = nullptr;
-  decltype(&crossval_bitnet_tokenize_with) tokenize_with = nullptr;
-  decltype(&crossval_bitnet_eval_last) eval_last = nullptr;
-  decltype(&crossval_bitnet_eval_all) eval_all = nullptr;
-  decltype(&crossval_bitnet_vocab_size) vocab_size = nullptr;
-  decltype(&crossval_bitnet_reset) reset = nullptr;  // an extension: may be absent
-};
-
-template <typename Fn>
-void bind_symbol(void* lib, const std::string& path, const char* symbol, Fn& out) {
-  void* p = dlsym(lib, symbol);
-  if (!p) {
-    throw Error(ErrorCategory::config,
-                path + ": does not export " + symbol + " (not a crossval session ABI library)");
-  }
-  out = reinterpret_cast<Fn>(p);
-}
-
 class LibraryBackend final : public Backend {
  public:
   LibraryBackend(const std::string& library_path, const std::string& model_path, int32_t n_ctx,
                  int n_gpu_layers, int n_threads)
       : name_("lib:" + library_path), path_(library_path), model_path_(model_path) {
-    lib_ = dlopen(library_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!lib_) {
-      const char* why = dlerror();
-      throw Error(ErrorCategory::io,
-                  library_path + ": cannot load: " + (why ? why : "dlopen failed"));
-    }
+    api_ = SessionApi::load(library_path);
     try {
-      bind_symbol(lib_, path_, "crossval_bitnet_open_ex", api_.open_ex);
-      bind_symbol(lib_, path_, "crossval_bitnet_close", api_.close);
-      bind_symbol(lib_, path_, "crossval_bitnet_tokenize_with", api_.tokenize_with);
-      bind_symbol(lib_, path_, "crossval_bitnet_eval_last", api_.eval_last);
-      bind_symbol(lib_, path_, "crossval_bitnet_eval_all", api_.eval_all);
-      bind_symbol(lib_, path_, "crossval_bitnet_vocab_size", api_.vocab_size);
-      api_.reset = reinterpret_cast<decltype(api_.reset)>(dlsym(lib_, "crossval_bitnet_reset"));
       std::array<char, kErrLen> err{};
       const int rc = api_.open_ex(model_path.c_str(), n_ctx, n_gpu_layers, n_threads, &handle_,
                                   err.data(), kErrLen);
@@ -67,7 +32,6 @@ class LibraryBackend final : public Backend {
       check(api_.vocab_size(handle_, &vocab_), "vocab_size", err.data());
     } catch (...) {
       if (handle_) api_.close(handle_);
-      dlclose(lib_);
       throw;
     }
   }
@@ -144,7 +108,6 @@ class LibraryBackend final : public Backend {
   std::string name_;
   std::string path_;
   std::string model_path_;
-  void* lib_ = nullptr;
   void* handle_ = nullptr;
   SessionApi api_;
   int32_t vocab_ = 0;

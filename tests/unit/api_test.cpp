@@ -289,6 +289,52 @@ TEST(ApiChat, SecondTurnProcessesOnlyItsOwnTokens) {
   EXPECT_EQ(again.text, first.text);
 }
 
+TEST(ApiModel, MetadataAndChatTemplate) {
+  const auto metadata = tiny().metadata();
+  const auto find = [&](const std::string& key) -> std::string {
+    for (const auto& [k, v] : metadata)
+      if (k == key) return v;
+    return "<absent>";
+  };
+  EXPECT_EQ(find("general.architecture"), "bitnet-b1.58");
+  EXPECT_EQ(find("bitnet-b1.58.block_count"), "4");
+  EXPECT_EQ(find("tokenizer.ggml.tokens"), "<absent>");  // arrays are left out
+  const std::vector<bitnet::ChatMessage> messages = {{"user", "Hi"}};
+  const auto prompt = tiny().apply_chat_template(messages, true, "llama3");
+  EXPECT_NE(prompt.find("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"),
+            std::string::npos);
+  EXPECT_TRUE(prompt.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"));
+  EXPECT_EQ(category_of([&] { (void)tiny().apply_chat_template(messages, true, "nope"); }),
+            bitnet::ErrorCategory::config);
+}
+
+TEST(ApiEngine, EvalAppendsAndReturnsEveryRow) {
+  bitnet::Engine engine(tiny(), small_engine());
+  const auto n_vocab = static_cast<size_t>(tiny().config().n_vocab);
+  const auto tokens = tiny().tokenize("The quick brown fox");
+  const auto all = engine.eval(tokens, true);
+  ASSERT_EQ(all.size(), tokens.size() * n_vocab);
+  const std::vector<float> last(all.end() - static_cast<std::ptrdiff_t>(n_vocab), all.end());
+  EXPECT_EQ(engine.n_past(), static_cast<int32_t>(tokens.size()));
+  EXPECT_EQ(engine.eval(std::vector<int32_t>{42}, false).size(), n_vocab);
+  EXPECT_EQ(engine.n_past(), static_cast<int32_t>(tokens.size()) + 1);
+  // Bad ids and overflows change nothing.
+  EXPECT_EQ(category_of([&] { engine.eval(std::vector<int32_t>{-1}); }),
+            bitnet::ErrorCategory::config);
+  EXPECT_EQ(category_of([&] { engine.eval(std::vector<int32_t>(300, 42)); }),
+            bitnet::ErrorCategory::capacity);
+  EXPECT_EQ(engine.n_past(), static_cast<int32_t>(tokens.size()) + 1);
+  engine.clear_cache();
+  const auto again = engine.eval(tokens, false);
+  EXPECT_EQ(std::vector<float>(again.begin(), again.end()), last);  // the same batch, same bits
+  // A generation continues from the evaluated tokens' cache; eval after it drops the pending
+  // (sampled, never evaluated) last token.
+  const auto result = engine.generate("The quick brown fox", greedy(4));
+  EXPECT_EQ(engine.n_past(), static_cast<int32_t>(tokens.size()) + 3);
+  engine.eval(std::vector<int32_t>{result.tokens.back()});
+  EXPECT_EQ(engine.n_past(), static_cast<int32_t>(tokens.size()) + 4);
+}
+
 TEST(ApiChat, UnknownTemplateIsAConfigError) {
   bitnet::Engine engine(tiny(), small_engine());
   EXPECT_EQ(category_of([&] { bitnet::Chat(engine, "", "no-such-template"); }),
