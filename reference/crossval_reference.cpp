@@ -8,6 +8,8 @@
 // CMake detects which one the header has (reference/CMakeLists.txt) and defines BITNET_REF_*.
 // Settings mirror how the goldens were made: F16 KV cache, no flash attention, every prompt token
 // in one batch (n_batch = n_ctx, ubatches of 512), 1 thread unless asked.
+// Besides the session ABI it exports crossval_reference_kind(): which reference it runs over, as
+// the loaded ggml tells, so that tests pick the goldens that reference made.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -22,7 +24,11 @@
 #include "bitnet/crossval_session.h"
 #include "capi/c_boundary.hpp"
 #include "capi/handle_registry.hpp"
+#include "ggml.h"
 #include "llama.h"
+
+// Not in crossval_session.h: only the adapter has it (libbitnet.so does not).
+extern "C" CROSSVAL_API const char* crossval_reference_kind(void);
 
 namespace {
 
@@ -352,6 +358,16 @@ CROSSVAL_API int crossval_bitnet_reset(void* handle) {
   clear_cache(s->ctx);
   s->n_past = 0;
   return 0;
+}
+
+// "bitnet.cpp" when the loaded ggml has Microsoft's I2_S type (id 36, named "i2_s"), "llama.cpp"
+// otherwise: upstream names that slot a removed type ("TYPE_IQ4_NL_4_4 REMOVED...") or has no such
+// id. Asked of the library at run time, so it describes what was actually loaded.
+CROSSVAL_API const char* crossval_reference_kind(void) {
+  constexpr int kI2S = 36;  // GGML_TYPE_I2_S in bitnet.cpp's ggml.h
+  if (static_cast<int>(GGML_TYPE_COUNT) <= kI2S) return "llama.cpp";  // older ggml: no bounds check
+  const char* name = ggml_type_name(static_cast<ggml_type>(kI2S));
+  return name != nullptr && std::strcmp(name, "i2_s") == 0 ? "bitnet.cpp" : "llama.cpp";
 }
 
 CROSSVAL_API int crossval_bitnet_n_past(void* handle, int32_t* out_n_past) {

@@ -1,9 +1,13 @@
 // The reference adapter (libbitnet_reference.so, reference/) through dlopen: its error codes, its
-// logits against the upstream goldens, and our engine against it through the same ABI. Skips with
-// the reason when the adapter was not built (configure with -DBITNET_CPP_DIR=...).
+// logits against the goldens of the reference it was built over, and our engine against it through
+// the same ABI. Which reference that is, the adapter says (crossval_reference_kind(), from the
+// loaded ggml): bitnet.cpp -> golden/ (I2_S), upstream llama.cpp -> golden-upstream/ (TQ1_0/TQ2_0);
+// the tests of the other one skip with the reason. Everything skips when the adapter was not built
+// (configure with -DBITNET_CPP_DIR=...).
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -35,6 +39,15 @@ SessionAbi native_abi() {
           crossval_bitnet_n_past};
 }
 
+// What each reference's goldens are: made by that reference, on a model only it (of the two) loads.
+struct ReferenceGoldens {
+  const char* kind;   // crossval_reference_kind()
+  const char* dir;    // under the fixtures
+  const char* model;  // its model, for the tests that need one
+};
+constexpr ReferenceGoldens kBitnetCpp{"bitnet.cpp", "golden", "tiny-b158-i2s.gguf"};
+constexpr ReferenceGoldens kLlamaCpp{"llama.cpp", "golden-upstream", "tiny-bitnet-tq2_0.gguf"};
+
 template <typename F>
 void bind(void* lib, const char* name, F& fn) {
   fn = reinterpret_cast<F>(dlsym(lib, name));
@@ -61,12 +74,28 @@ class ReferenceAdapter : public ::testing::Test {
     bind(lib_, "crossval_bitnet_context_size", ref_.context_size);
     bind(lib_, "crossval_bitnet_reset", ref_.reset);
     bind(lib_, "crossval_bitnet_n_past", ref_.n_past);
+    const char* (*kind)() = nullptr;
+    bind(lib_, "crossval_reference_kind", kind);
+    if (HasFatalFailure()) return;
+    kind_ = kind();
+    ASSERT_TRUE(kind_ == kBitnetCpp.kind || kind_ == kLlamaCpp.kind)
+        << "crossval_reference_kind() returned '" << kind_ << "'";
+    goldens_ = kind_ == kBitnetCpp.kind ? &kBitnetCpp : &kLlamaCpp;
+  }
+  // Skips the test unless the loaded reference is `want` (its goldens are not this one's).
+  void skip_unless(const ReferenceGoldens& want) {
+    if (kind_ == want.kind) return;
+    GTEST_SKIP() << "the adapter runs over " << kind_ << " (crossval_reference_kind()); these are "
+                 << want.kind << "'s goldens (fixtures/" << want.dir << "), checked when "
+                 << "BITNET_CPP_DIR is a " << want.kind << " tree";
   }
   void TearDown() override {
     if (lib_ != nullptr) dlclose(lib_);
   }
   void* lib_ = nullptr;
   SessionAbi ref_{};
+  std::string kind_;
+  const ReferenceGoldens* goldens_ = nullptr;
 };
 
 std::vector<float> eval_all(const SessionAbi& abi, void* h, const std::vector<int32_t>& tokens,
@@ -80,10 +109,25 @@ std::vector<float> eval_all(const SessionAbi& abi, void* h, const std::vector<in
   return out;
 }
 
+TEST_F(ReferenceAdapter, KindIsTheLoadedLibrary) {
+  // Both answers are possible; which one must agree with what the library can load.
+  std::printf("  reference: %s, goldens fixtures/%s\n", kind_.c_str(), goldens_->dir);
+  char err[512] = {};
+  void* h = nullptr;
+  const std::string i2s = fixture(kBitnetCpp.model);
+  const int rc = ref_.open(i2s.c_str(), 64, &h, err, sizeof err);
+  if (kind_ == kBitnetCpp.kind) {
+    EXPECT_EQ(rc, 0) << "bitnet.cpp reference cannot load its I2_S model: " << err;
+  } else {
+    EXPECT_EQ(rc, -2) << "a llama.cpp reference loaded an I2_S model: is it bitnet.cpp?";
+  }
+  if (rc == 0) ref_.close(h);
+}
+
 TEST_F(ReferenceAdapter, ErrorCodes) {
   char err[256] = {};
   void* h = nullptr;
-  const std::string model = fixture("tiny-bitnet-tq2_0.gguf");
+  const std::string model = fixture(goldens_->model);
   EXPECT_EQ(ref_.open(model.c_str(), 0, &h, err, sizeof err), -4);
   EXPECT_EQ(ref_.open(model.c_str(), 64, nullptr, err, sizeof err), -4);
   EXPECT_EQ(ref_.open("/nonexistent.gguf", 64, &h, err, sizeof err), -1);
@@ -128,10 +172,12 @@ TEST_F(ReferenceAdapter, ErrorCodes) {
   EXPECT_EQ(ref_.close(nullptr), -1);
 }
 
-// Our engine and the reference on the same model, same tokens, same ABI.
-void expect_native_matches_reference(const SessionAbi& ref, const std::string& prefix) {
-  const auto cases = load_golden_cases("golden-upstream", prefix);
-  ASSERT_FALSE(cases.empty());
+// Our engine and the reference on the same model, same tokens, same ABI; and the reference against
+// the goldens it made (the adapter must reproduce them: same settings as the dump).
+void expect_native_matches_reference(const SessionAbi& ref, const ReferenceGoldens& g,
+                                     const std::string& prefix) {
+  const auto cases = load_golden_cases(g.dir, prefix);
+  ASSERT_FALSE(cases.empty()) << "no " << prefix << " cases in fixtures/" << g.dir;
   const SessionAbi ours = native_abi();
   char err[512] = {};
   void *hr = nullptr, *hn = nullptr;
@@ -142,7 +188,7 @@ void expect_native_matches_reference(const SessionAbi& ref, const std::string& p
   ref.vocab_size(hr, &vocab_ref);
   ASSERT_EQ(vocab, vocab_ref);
   for (const auto& c : cases) {
-    std::ifstream in(fixtures_dir() / "golden-upstream" / (c.name + ".json"));
+    std::ifstream in(fixtures_dir() / g.dir / (c.name + ".json"));
     const auto prompt = nlohmann::json::parse(in).at("prompt").get<std::string>();
     std::vector<int32_t> tn(512), tr(512);
     int32_t nn = 0, nr = 0;
@@ -157,23 +203,32 @@ void expect_native_matches_reference(const SessionAbi& ref, const std::string& p
 
     const auto a = eval_all(ours, hn, c.tokens, vocab);
     const auto b = eval_all(ref, hr, c.tokens, vocab);
-    const auto vs_ref =
-        compare_logits(a.data(), b.data(), static_cast<int64_t>(c.tokens.size()), vocab);
+    const auto rows = static_cast<int64_t>(c.tokens.size());
+    const auto vs_ref = compare_logits(a.data(), b.data(), rows, vocab);
     vs_ref.print(c.name + " ours vs reference");
-    EXPECT_TRUE(vs_ref.passes()) << c.name;
-    const auto ref_vs_golden =
-        compare_logits(b.data(), c.logits.data(), static_cast<int64_t>(c.tokens.size()), vocab);
+    EXPECT_TRUE(vs_ref.passes()) << c.name << ": our engine vs the reference";
+    const auto ref_vs_golden = compare_logits(b.data(), c.logits.data(), rows, vocab);
     ref_vs_golden.print(c.name + " reference vs golden");
+    EXPECT_TRUE(ref_vs_golden.passes()) << c.name << ": the reference vs its goldens";
   }
   ours.close(hn);
   ref.close(hr);
 }
 
+TEST_F(ReferenceAdapter, NativeMatchesReferenceI2_S) {
+  skip_unless(kBitnetCpp);
+  if (IsSkipped()) return;
+  expect_native_matches_reference(ref_, kBitnetCpp, "tiny-b158-i2s");
+}
 TEST_F(ReferenceAdapter, NativeMatchesReferenceTQ2_0) {
-  expect_native_matches_reference(ref_, "tiny-bitnet-tq2_0");
+  skip_unless(kLlamaCpp);
+  if (IsSkipped()) return;
+  expect_native_matches_reference(ref_, kLlamaCpp, "tiny-bitnet-tq2_0");
 }
 TEST_F(ReferenceAdapter, NativeMatchesReferenceTQ1_0) {
-  expect_native_matches_reference(ref_, "tiny-bitnet-tq1_0");
+  skip_unless(kLlamaCpp);
+  if (IsSkipped()) return;
+  expect_native_matches_reference(ref_, kLlamaCpp, "tiny-bitnet-tq1_0");
 }
 
 }  // namespace
