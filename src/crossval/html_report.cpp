@@ -13,11 +13,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 using report::html_escape;
-
-std::optional<double> number(const Json& j, const char* key) {
-  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
-  return j[key].get<double>();
-}
+using report::json_number;
 
 std::string text(const Json& j) {
   if (j.is_string()) return j.get<std::string>();
@@ -40,7 +36,7 @@ std::string side_table(const Json& report) {
     s += row({key[5] == 'a' ? "A" : "B", html_escape(text(side["name"])),
               html_escape(text(side["tokenizer"])), text(side["add_bos"]),
               text(side["parse_special"]), std::to_string(side["tokens"].size()),
-              report::format_number(number(side, "load_s"), "%.3f")});
+              report::format_number(json_number(side, "load_s"), "%.3f")});
   }
   return s + "</table>\n";
 }
@@ -79,7 +75,7 @@ std::string top5_table(const Json& position) {
         const auto& e = (*side)[k];
         cells.push_back(text(e["id"]));
         cells.push_back("<code>" + html_escape(text(e["piece"])) + "</code>");
-        cells.push_back(report::format_number(number(e, "logit"), "%.5g"));
+        cells.push_back(report::format_number(json_number(e, "logit"), "%.5g"));
       } else {
         cells.insert(cells.end(), {"", "", ""});
       }
@@ -104,9 +100,9 @@ std::string positions_table(const Json& positions, const Json& first) {
     for (const std::string& c :
          {text(p["index"]) + (p["generated"].get<bool>() ? "g" : ""), text(p["token"]),
           "<code>" + html_escape(text(p["piece"])) + "</code>",
-          report::format_number(number(p, "cosine"), "%.9f"),
-          report::format_number(number(p, "kl"), "%.3e"),
-          report::format_number(number(p, "max_abs_diff"), "%.3e"), text(p["top5_overlap"]),
+          report::format_number(json_number(p, "cosine"), "%.9f"),
+          report::format_number(json_number(p, "kl"), "%.3e"),
+          report::format_number(json_number(p, "max_abs_diff"), "%.3e"), text(p["top5_overlap"]),
           text(p["argmax_a"]),
           p["argmax_b"].is_null() ? text(p["expected_token"]) : text(p["argmax_b"])})
       s += "<td>" + c + "</td>";
@@ -135,10 +131,10 @@ std::string html_report(const std::string& json_text) {
     std::vector<std::optional<double>> distance, kl, max_diff;
     std::vector<std::string> labels;
     for (const auto& p : positions) {
-      const auto cos = number(p, "cosine");
+      const auto cos = json_number(p, "cosine");
       distance.push_back(cos ? std::optional<double>(1.0 - *cos) : std::nullopt);
-      kl.push_back(number(p, "kl"));
-      max_diff.push_back(number(p, "max_abs_diff"));
+      kl.push_back(json_number(p, "kl"));
+      max_diff.push_back(json_number(p, "max_abs_diff"));
       labels.push_back(printable_piece(p["piece"].get<std::string>(), 12) +
                        (p["generated"].get<bool>() ? " (g)" : ""));
     }

@@ -81,6 +81,11 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
+std::optional<double> json_number(const nlohmann::ordered_json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>();
+}
+
 std::string format_number(std::optional<double> value, const char* format) {
   if (!value) return "-";
   char buf[48];

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,9 @@ std::string render_heat_map(const HeatMap& map);
 // Writes `content` to `path` through `path.tmp` and a rename, so a reader never sees half a page.
 // Throws bitnet::Error (io) naming the path.
 void write_report_file(const std::string& path, std::string_view content);
+
+// j[key] when it is a number; nullopt when absent or null (the reports write NaN/Inf as null).
+std::optional<double> json_number(const nlohmann::ordered_json& j, const char* key);
 
 // "1.23e-05" style, or "-" for nullopt.
 std::string format_number(std::optional<double> value, const char* format = "%.4g");

@@ -1,10 +1,9 @@
 #include "trace/debug_logits.hpp"
 
-#include <algorithm>
-#include <array>
 #include <string>
 
 #include "bitnet/error.hpp"
+#include "crossval/metrics.hpp"
 #include "model/model.hpp"
 #include "quant/tensor_type.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -61,26 +60,13 @@ void LogitsDebugPrinter::print(int64_t first_pos, int64_t rows, std::span<const 
                  static_cast<long long>(w.output.cols), static_cast<long long>(c.n_vocab));
   }
   const auto n_vocab = static_cast<size_t>(c.n_vocab);
-  constexpr size_t kTop = 5;
-  std::array<int32_t, kTop> top{};
+  constexpr int kTop = 5;
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = logits.data() + static_cast<size_t>(r) * n_vocab;
-    const size_t k = std::min(kTop, n_vocab);
-    // Partial selection by value, ties to the lower id (the sampler's arg-max rule).
-    size_t filled = 0;
-    for (size_t id = 0; id < n_vocab; ++id) {
-      if (filled == k && !(row[id] > row[static_cast<size_t>(top[k - 1])])) continue;
-      size_t at = filled < k ? filled : k - 1;  // the slot it takes (the last one drops out)
-      while (at > 0 && row[id] > row[static_cast<size_t>(top[at - 1])]) {
-        top[at] = top[at - 1];
-        --at;
-      }
-      top[at] = static_cast<int32_t>(id);
-      if (filled < k) ++filled;
-    }
-    std::string line =
-        "debug-logits: pos " + std::to_string(first_pos + r) + " top" + std::to_string(k) + ":";
-    for (size_t j = 0; j < filled; ++j) {
+    const auto top = crossval::top_k({row, n_vocab}, kTop);  // ties: the lower id first
+    std::string line = "debug-logits: pos " + std::to_string(first_pos + r) + " top" +
+                       std::to_string(top.size()) + ":";
+    for (size_t j = 0; j < top.size(); ++j) {
       const int32_t id = top[j];
       char value[32];
       std::snprintf(value, sizeof value, "%.6g", static_cast<double>(row[id]));
@@ -88,7 +74,7 @@ void LogitsDebugPrinter::print(int64_t first_pos, int64_t rows, std::span<const 
       if (tokenizer_ && id < tokenizer_->n_vocab())
         line += " \"" + escape_piece(tokenizer_->token_to_piece(id)) + "\"";
       line += std::string(" ") + value;
-      if (j + 1 < filled) line += ",";
+      if (j + 1 < top.size()) line += ",";
     }
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), out_);

@@ -14,11 +14,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 using report::format_number;
 using report::html_escape;
-
-std::optional<double> number(const Json& j, const char* key) {
-  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
-  return j[key].get<double>();
-}
+using report::json_number;
 
 // Heat-map row of a (layer, stage): embeddings are the input row, final_norm/logits the output.
 std::string row_label(int layer, const std::string& stage) {
@@ -90,11 +86,12 @@ std::string trace_diff_html(const std::string& json_text) {
     const std::string stage = c["stage"].get<std::string>();
     const size_t at =
         row_index[row_label(c["layer"].get<int>(), stage)] * cols.size() + col_index[stage];
-    map.values[at] = number(c, "max_rel_rms_diff");
+    map.values[at] = json_number(c, "max_rel_rms_diff");
     map.tooltips[at] = "layer " + row_label(c["layer"].get<int>(), stage) + ", " + stage +
-                       ": rel. RMS diff " + format_number(number(c, "max_rel_rms_diff"), "%.3g") +
-                       ", rms A " + format_number(number(c, "mean_rms_a"), "%.6g") + ", rms B " +
-                       format_number(number(c, "mean_rms_b"), "%.6g") + ", " +
+                       ": rel. RMS diff " +
+                       format_number(json_number(c, "max_rel_rms_diff"), "%.3g") + ", rms A " +
+                       format_number(json_number(c, "mean_rms_a"), "%.6g") + ", rms B " +
+                       format_number(json_number(c, "mean_rms_b"), "%.6g") + ", " +
                        c["compared"].dump() + " compared, " + c["divergent"].dump() +
                        " different, " + c["one_sided"].dump() + " one-sided";
   }
@@ -123,7 +120,7 @@ std::string trace_diff_html(const std::string& json_text) {
             "</td><td>" + html_escape(side["filter"].get<std::string>()) + "</td><td>" +
             html_escape(lacks) + "</td></tr>\n";
   }
-  body += "</table>\n<p>Close means cosine &ge; 1 - " + format_number(number(d, "tol"), "%g") +
+  body += "</table>\n<p>Close means cosine &ge; 1 - " + format_number(json_number(d, "tol"), "%g") +
           " (needs raw data). Totals: " + html_escape(counts_text(d["totals"])) + "; " +
           d["unmatched"].dump() + " records of stages only one side traces.</p>\n";
   if (first.is_object()) {
@@ -146,9 +143,9 @@ std::string trace_diff_html(const std::string& json_text) {
     const bool bad = c["divergent"].get<int64_t>() > 0;
     body += std::string("<tr") + (bad ? " class=\"divergent\"" : "") + "><td>" +
             row_label(c["layer"].get<int>(), stage) + "</td><td>" + html_escape(stage) +
-            "</td><td class=\"num\">" + format_number(number(c, "mean_rms_a"), "%.6g") +
-            "</td><td class=\"num\">" + format_number(number(c, "mean_rms_b"), "%.6g") +
-            "</td><td class=\"num\">" + format_number(number(c, "max_rel_rms_diff"), "%.3g") +
+            "</td><td class=\"num\">" + format_number(json_number(c, "mean_rms_a"), "%.6g") +
+            "</td><td class=\"num\">" + format_number(json_number(c, "mean_rms_b"), "%.6g") +
+            "</td><td class=\"num\">" + format_number(json_number(c, "max_rel_rms_diff"), "%.3g") +
             "</td><td class=\"num\">" + c["compared"].dump() + "</td><td class=\"num\">" +
             c["divergent"].dump() + "</td><td class=\"num\">" + c["one_sided"].dump() +
             "</td></tr>\n";
@@ -160,8 +157,8 @@ std::string trace_diff_html(const std::string& json_text) {
     body +=
         "<tr><td>" + html_escape(l["label"].get<std::string>()) + "</td><td>" +
         html_escape(counts_text(l["counts"])) + "</td><td class=\"num\">" +
-        format_number(number(l, "min_cosine"), "%.9f") + "</td><td class=\"num\">" +
-        format_number(number(l, "max_abs_diff"), "%.3e") + "</td><td>" +
+        format_number(json_number(l, "min_cosine"), "%.9f") + "</td><td class=\"num\">" +
+        format_number(json_number(l, "max_abs_diff"), "%.3e") + "</td><td>" +
         (l["first_divergence"].is_object() ? html_escape(describe(l["first_divergence"])) : "-") +
         "</td></tr>\n";
   }

@@ -42,6 +42,11 @@ bool data_requested_by_environment() {
   return data && *data && std::string_view(data) != "0";
 }
 
+// BITNET_TRACE_FILTER, or everything.
+TraceFilter environment_filter() {
+  return TraceFilter::from_environment().value_or(TraceFilter());
+}
+
 }  // namespace
 
 TraceRecorder::TraceRecorder(const std::filesystem::path& dir, bool save_data,
@@ -91,15 +96,14 @@ std::unique_ptr<TraceRecorder> TraceRecorder::from_environment() {
   const char* dir = std::getenv("BITNET_TRACE_DIR");
   if (!dir || !*dir) return nullptr;
   return std::make_unique<TraceRecorder>(dir, data_requested_by_environment(), std::string(),
-                                         TraceFilter::from_environment().value_or(TraceFilter()));
+                                         environment_filter());
 }
 
 std::unique_ptr<TraceRecorder> TraceRecorder::from_flag_or_environment(const std::string& dir,
                                                                        bool save_data) {
   if (dir.empty()) return from_environment();
   return std::make_unique<TraceRecorder>(dir, save_data || data_requested_by_environment(),
-                                         std::string(),
-                                         TraceFilter::from_environment().value_or(TraceFilter()));
+                                         std::string(), environment_filter());
 }
 
 // `<run>.meta.json` beside the records: the filter, as JSON (the spec's characters are limited to

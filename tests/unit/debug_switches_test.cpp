@@ -179,6 +179,15 @@ struct Captured {
   int32_t n_vocab = 0;
 };
 
+// Row k of the callback was computed after prompt + generated[0..k-1]: position n_prompt - 1 + k.
+void expect_rows_equal(const Captured& got, const std::vector<float>& expected, size_t n_prompt) {
+  const size_t v = static_cast<size_t>(got.n_vocab);
+  for (size_t k = 0; k < got.tokens.size(); ++k) {
+    const float* want = expected.data() + (n_prompt - 1 + k) * v;
+    EXPECT_EQ(std::memcmp(got.rows.data() + k * v, want, v * sizeof(float)), 0) << "row " << k;
+  }
+}
+
 TEST(LogitsCallback, CApiRowsEqualEvalRows) {
   bitnet_model* model = nullptr;
   ASSERT_EQ(bitnet_model_load(kModel.c_str(), nullptr, &model), BITNET_OK);
@@ -215,12 +224,7 @@ TEST(LogitsCallback, CApiRowsEqualEvalRows) {
   const size_t n_prompt = tokens.size();
   // Row k was computed after prompt + generated[0..k-1]; it chose generated[k].
   tokens.insert(tokens.end(), got.tokens.begin(), got.tokens.end() - 1);
-  const auto expected = eval_rows(model, tokens);
-  const size_t v = static_cast<size_t>(got.n_vocab);
-  for (size_t k = 0; k < got.tokens.size(); ++k) {
-    const float* want = expected.data() + (n_prompt - 1 + k) * v;
-    EXPECT_EQ(std::memcmp(got.rows.data() + k * v, want, v * sizeof(float)), 0) << "row " << k;
-  }
+  expect_rows_equal(got, eval_rows(model, tokens), n_prompt);
   bitnet_context_free(ctx);
   bitnet_model_free(model);
 }
@@ -249,12 +253,7 @@ TEST(LogitsCallback, CppApiRowsEqualEvalRows) {
   tokens.insert(tokens.end(), got.tokens.begin(), got.tokens.end() - 1);
   bitnet_model* c_model = nullptr;
   ASSERT_EQ(bitnet_model_load(kModel.c_str(), nullptr, &c_model), BITNET_OK);
-  const auto expected = eval_rows(c_model, tokens);
-  const size_t v = static_cast<size_t>(got.n_vocab);
-  for (size_t k = 0; k < got.tokens.size(); ++k) {
-    const float* want = expected.data() + (n_prompt - 1 + k) * v;
-    EXPECT_EQ(std::memcmp(got.rows.data() + k * v, want, v * sizeof(float)), 0) << "row " << k;
-  }
+  expect_rows_equal(got, eval_rows(c_model, tokens), n_prompt);
   bitnet_model_free(c_model);
 }
 
