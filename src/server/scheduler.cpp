@@ -213,7 +213,7 @@ void Scheduler::assign(Slot& slot, std::shared_ptr<Task> task) {
   slot.decoder.emplace(tokenizer_, /*skip_special=*/true);
   slot.stop.emplace(req.sampling.stop);
   slot.json.reset();
-  if (req.json_object) slot.json.emplace();
+  if (req.json_object) slot.json.emplace(/*require_object=*/true, /*max_whitespace_run=*/20);
   slot.deadline = task->received() + std::chrono::seconds(config_.timeout_s);
   slot.prefill_started = Clock::now();
   slot.task = std::move(task);
