@@ -34,7 +34,8 @@ void register_serve(CLI::App& app) {
   auto key_file = std::make_shared<std::string>();
   auto fast = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
-      "serve", "OpenAI-compatible HTTP server (chat, completions, streaming) with continuous batching");
+      "serve",
+      "OpenAI-compatible HTTP server (chat, completions, streaming) with continuous batching");
   cmd->add_option("-m,--model", opt->model_path, "GGUF model")->required();
   cmd->add_option("--host", opt->host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", opt->port, "port (0 = any free port)")
@@ -61,7 +62,8 @@ void register_serve(CLI::App& app) {
   cmd->add_flag("--metrics", opt->metrics, "serve Prometheus metrics at /metrics");
   cmd->add_flag("--metrics-public", opt->metrics_public,
                 "/metrics needs no API key (implies --metrics)");
-  cmd->add_flag("--no-webui", [opt](int64_t) { opt->webui = false; }, "no chat page at /");
+  cmd->add_flag(
+      "--no-webui", [opt](int64_t) { opt->webui = false; }, "no chat page at /");
   cmd->add_option("--chat-template", opt->chat_template,
                   "auto (the model's), llama3, bitnet, llama2 or raw")
       ->capture_default_str();
@@ -71,8 +73,8 @@ void register_serve(CLI::App& app) {
                 "the reference's roundings: results depend on what else is in the batch");
   cmd->add_flag("--fast-numerics", *fast, "batch-invariant fast numerics (the default)")
       ->excludes("--reference-numerics");
-  cmd->add_flag("--no-mmap", [opt](int64_t) { opt->use_mmap = false; },
-                "read the whole model at start-up");
+  cmd->add_flag(
+      "--no-mmap", [opt](int64_t) { opt->use_mmap = false; }, "read the whole model at start-up");
   cmd->add_option("--max-queue", opt->max_queue,
                   "requests that may wait for a slot; past it 503 + Retry-After (0 = no limit)")
       ->capture_default_str()

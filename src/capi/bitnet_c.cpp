@@ -380,8 +380,9 @@ BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_context_create: n_ctx and n_threads must be >= 0");
     if (p.n_seq_max < 1)
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: n_seq_max must be >= 1, got " +
-                                                   std::to_string(p.n_seq_max));
+      return fail(
+          BITNET_ERR_INVALID_ARGUMENT,
+          "bitnet_context_create: n_seq_max must be >= 1, got " + std::to_string(p.n_seq_max));
     if (p.numerics != BITNET_NUMERICS_REFERENCE && p.numerics != BITNET_NUMERICS_FAST)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: unknown numerics " +
                                                    std::to_string(static_cast<int>(p.numerics)));
@@ -576,10 +577,9 @@ BITNET_API bitnet_status bitnet_kv_seq_truncate(bitnet_context* ctx, int32_t seq
                                                 int32_t n_past) {
   return guarded("bitnet_kv_seq_truncate", [&] {
     if (ctx == nullptr || seq_id < 0 || seq_id >= ctx->context->n_seq())
-      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_kv_seq_truncate: ctx NULL or sequence id " +
-                                                   std::to_string(seq_id) + " outside [0, " +
-                                                   std::to_string(ctx ? ctx->context->n_seq() : 0) +
-                                                   ")");
+      return fail(BITNET_ERR_INVALID_ARGUMENT,
+                  "bitnet_kv_seq_truncate: ctx NULL or sequence id " + std::to_string(seq_id) +
+                      " outside [0, " + std::to_string(ctx ? ctx->context->n_seq() : 0) + ")");
     const int32_t used = ctx->context->n_past(seq_id);
     if (n_past < 0 || n_past > used)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_kv_seq_truncate: n_past " +

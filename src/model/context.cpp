@@ -86,8 +86,8 @@ void Context::check_tokens(std::span<const BatchToken> batch) {
     const std::string where = "batch token " + std::to_string(i);
     if (t.token < 0 || t.token >= n_vocab) {
       throw Error(ErrorCategory::config, where + " has id " + std::to_string(t.token) +
-                                             ", outside the vocab [0, " +
-                                             std::to_string(n_vocab) + ")");
+                                             ", outside the vocab [0, " + std::to_string(n_vocab) +
+                                             ")");
     }
     if (t.seq < 0 || t.seq >= n_seq) {
       throw Error(ErrorCategory::config, where + ": sequence id " + std::to_string(t.seq) +
@@ -109,9 +109,8 @@ void Context::check_tokens(std::span<const BatchToken> batch) {
 
 void Context::run_batch() {
   const int64_t n_vocab = model_->config().n_vocab;
-  logits_rows_ = std::count_if(batch_.begin(), batch_.end(), [](const BatchToken& t) {
-    return t.logits;
-  });
+  logits_rows_ =
+      std::count_if(batch_.begin(), batch_.end(), [](const BatchToken& t) { return t.logits; });
   logits_.resize(static_cast<size_t>(logits_rows_ * n_vocab));
   int64_t out_row = 0;
   for (size_t begin = 0; begin < batch_.size(); begin += kMaxUbatch) {
@@ -119,7 +118,8 @@ void Context::run_batch() {
     out_row += eval_ubatch(begin, end, out_row);
   }
   if (env_trace_) env_trace_->flush();  // a trace is complete after every eval, even on a crash
-  if (debug_logits_) debug_logits_->print(batch_.back().pos + 1 - logits_rows_, logits_rows_, logits());
+  if (debug_logits_)
+    debug_logits_->print(batch_.back().pos + 1 - logits_rows_, logits_rows_, logits());
 }
 
 // Runs batch_[begin, end) as one forward pass and writes the logits of its flagged rows from row

@@ -70,10 +70,10 @@ class Context {
   int64_t n_logits_rows() const { return logits_rows_; }
   int32_t n_past(int32_t seq = 0) const;
   int64_t n_past_total() const { return kv_.n_past_total(); }  // over every sequence
-  int32_t n_ctx() const;  // cells of each sequence
+  int32_t n_ctx() const;                                       // cells of each sequence
   int32_t n_seq() const;
   int32_t n_vocab() const;
-  void reset();                                 // empty the KV cache (every sequence)
+  void reset();                                    // empty the KV cache (every sequence)
   void truncate(int32_t n_past, int32_t seq = 0);  // keep the first n_past positions of seq
   const Model& model() const { return *model_; }
   const ContextOptions& options() const { return options_; }

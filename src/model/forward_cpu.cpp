@@ -198,9 +198,9 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
 
     float* out = attn_.data() + t * c_.n_embd + h * hd;
     for (int64_t d = 0; d < hd; ++d) {
-      out[d] = f16 ? dot_f16(nm.pv, kv_.v_f16(il, seq, g * hd + d), scores, n_sum,
-                             nm.round_probs_f16)
-                   : kernels::dot_f32_plain(kv_.v_f32(il, seq, g * hd + d), scores, n_sum);
+      out[d] =
+          f16 ? dot_f16(nm.pv, kv_.v_f16(il, seq, g * hd + d), scores, n_sum, nm.round_probs_f16)
+              : kernels::dot_f32_plain(kv_.v_f32(il, seq, g * hd + d), scores, n_sum);
     }
   }
 }

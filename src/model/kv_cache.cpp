@@ -26,10 +26,10 @@ KvCache::KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv, KvType type,
       v32_.resize(n);
     }
   } catch (const std::bad_alloc&) {
-    throw Error(ErrorCategory::memory,
-                "KV cache of n_ctx " + std::to_string(n_ctx) + " x " + std::to_string(n_seq) +
-                    " sequences (" + std::to_string(2 * n * (type == KvType::F16 ? 2 : 4)) +
-                    " bytes) does not fit in memory");
+    throw Error(ErrorCategory::memory, "KV cache of n_ctx " + std::to_string(n_ctx) + " x " +
+                                           std::to_string(n_seq) + " sequences (" +
+                                           std::to_string(2 * n * (type == KvType::F16 ? 2 : 4)) +
+                                           " bytes) does not fit in memory");
   }
 }
 

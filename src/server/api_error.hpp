@@ -1,10 +1,9 @@
 // An error answered in OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace bitnet::server {
 

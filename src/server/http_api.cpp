@@ -143,16 +143,17 @@ bool stream_events(Stream& s, httplib::DataSink& sink) {
   }
 }
 
-void handle_completion(ServerState& state, const httplib::Request& http_req,
-                       httplib::Response& res, Endpoint endpoint) {
+void handle_completion(ServerState& state, const httplib::Request& http_req, httplib::Response& res,
+                       Endpoint endpoint) {
   require_ready(state);
   const json body = parse_body(http_req.body);
   const PromptContext prompt{tokenizer_of(state), state.options.chat_template};
   CompletionRequest req = endpoint == Endpoint::chat ? parse_chat_request(body, prompt)
                                                      : parse_completion_request(body, prompt);
   if (!req.model.empty() && req.model != state.model_id) {
-    throw ApiError(404, "the model '" + req.model + "' does not exist (this server has '" +
-                            state.model_id + "', see GET /v1/models)",
+    throw ApiError(404,
+                   "the model '" + req.model + "' does not exist (this server has '" +
+                       state.model_id + "', see GET /v1/models)",
                    "model", "model_not_found");
   }
   const int32_t n_ctx = state.scheduler->n_ctx_slot();
@@ -190,9 +191,13 @@ void handle_completion(ServerState& state, const httplib::Request& http_req,
                      state.model_id, unix_now()};
 
   if (stream) {
-    auto s = std::make_shared<Stream>(Stream{task, rc, &state,
+    auto s = std::make_shared<Stream>(Stream{task,
+                                             rc,
+                                             &state,
                                              endpoint == Endpoint::chat ? "chat" : "completions",
-                                             std::move(in_flight), false, {}});
+                                             std::move(in_flight),
+                                             false,
+                                             {}});
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");  // nginx: pass events through as they come
     res.set_chunked_content_provider(
@@ -212,9 +217,8 @@ void handle_completion(ServerState& state, const httplib::Request& http_req,
     throw ApiError(result.error_status ? result.error_status : 500, result.error);
   }
   send_json(res, 200,
-            endpoint == Endpoint::chat
-                ? chat_response(rc, task->request(), events, result)
-                : completion_response(rc, task->request(), events, result));
+            endpoint == Endpoint::chat ? chat_response(rc, task->request(), events, result)
+                                       : completion_response(rc, task->request(), events, result));
 }
 
 void handle_tokenize(ServerState& state, const httplib::Request& req, httplib::Response& res) {
@@ -223,9 +227,9 @@ void handle_tokenize(ServerState& state, const httplib::Request& req, httplib::R
   const auto it = body.find("content");
   if (it == body.end() || !it->is_string()) bad_field("content", "must be a string");
   bool add_special = false, with_pieces = false, parse_special = true;
-  for (auto [name, out] : {std::pair{"add_special", &add_special},
-                           std::pair{"with_pieces", &with_pieces},
-                           std::pair{"parse_special", &parse_special}}) {
+  for (auto [name, out] :
+       {std::pair{"add_special", &add_special}, std::pair{"with_pieces", &with_pieces},
+        std::pair{"parse_special", &parse_special}}) {
     if (body.contains(name) && !body[name].is_null()) {
       if (!body[name].is_boolean()) bad_field(name, "must be a boolean");
       *out = body[name].get<bool>();
@@ -279,7 +283,8 @@ bool is_public(const ServerState& state, const std::string& path) {
 
 void register_routes(httplib::Server& svr, ServerState& state) {
   svr.set_pre_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
-    if (is_public(state, req.path) || authorized(state, req)) return httplib::Server::HandlerResponse::Unhandled;
+    if (is_public(state, req.path) || authorized(state, req))
+      return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("WWW-Authenticate", "Bearer");
     send_error(res, ApiError(401,
                              req.has_header("Authorization") || req.has_header("X-Api-Key")
@@ -293,15 +298,18 @@ void register_routes(httplib::Server& svr, ServerState& state) {
     if (!res.body.empty()) return;
     switch (res.status) {
       case 404:
-        send_error(res, ApiError(404, "unknown endpoint " + req.method + " " + req.path, {},
-                                 "not_found"));
+        send_error(
+            res, ApiError(404, "unknown endpoint " + req.method + " " + req.path, {}, "not_found"));
         break;
       case 413:
-        send_error(res, ApiError(413, "the request body is larger than the server accepts "
-                                      "(--max-body)", {}, "body_too_large"));
+        send_error(res, ApiError(413,
+                                 "the request body is larger than the server accepts "
+                                 "(--max-body)",
+                                 {}, "body_too_large"));
         break;
       default:
-        send_error(res, ApiError(res.status, "bad request (HTTP " + std::to_string(res.status) + ")"));
+        send_error(res,
+                   ApiError(res.status, "bad request (HTTP " + std::to_string(res.status) + ")"));
     }
   });
 
@@ -376,8 +384,9 @@ void register_routes(httplib::Server& svr, ServerState& state) {
   const auto not_allowed = [](const char* allow) {
     return [allow](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Allow", allow);
-      send_error(res, ApiError(405, req.method + " is not allowed on " + req.path + " (use " +
-                                        allow + ")", {}, "method_not_allowed"));
+      send_error(
+          res, ApiError(405, req.method + " is not allowed on " + req.path + " (use " + allow + ")",
+                        {}, "method_not_allowed"));
     };
   };
   for (const char* path : {"/v1/chat/completions", "/chat/completions", "/v1/completions",

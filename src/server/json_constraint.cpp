@@ -436,4 +436,67 @@ void JsonLogitsMask::apply(const JsonPrefix& state, std::span<float> logits) con
   }
 }
 
+std::string JsonPrefix::closing_suffix() const {
+  JsonPrefix s = *this;
+  s.max_ws_ = 0;  // the suffix adds no whitespace, but a run may already be at its limit
+  std::string out;
+  const auto add = [&](std::string_view bytes) {
+    if (!s.feed(bytes)) return false;
+    out += bytes;
+    return true;
+  };
+  for (int guard = 0; guard < 4 * kMaxDepth + 64 && !s.complete(); ++guard) {
+    bool progressed = false;
+    switch (s.mode_) {
+      case kStart:
+        progressed = add("{");
+        break;
+      case kStr:
+        progressed = add("\"");
+        break;
+      case kStrEsc:
+        progressed = add("n");
+        break;
+      case kStrHex:
+        progressed = add("0") || add("D") || add("C");
+        break;
+      case kStrLowEsc:
+        progressed = add("\\");
+        break;
+      case kStrLowU:
+        progressed = add("u");
+        break;
+      case kStrUtf8:
+        progressed = add(std::string(1, static_cast<char>(s.lo_)));
+        break;
+      case kValue:
+      case kNumMinus:
+      case kNumDot:
+      case kNumE:
+      case kNumESign:
+        progressed = add("0");
+        break;
+      case kObjKey:
+        progressed = add("\"\"");
+        break;
+      case kColon:
+        progressed = add(":");
+        break;
+      case kLit:
+        progressed = add(std::string(1, kLiterals[s.lit_][s.aux_]));
+        break;
+      default:  // after a value or an opening bracket, or inside a number: close the container
+        progressed = s.depth_ > 0 && add(s.top_is_object() ? "}" : "]");
+        break;
+    }
+    if (!progressed) {
+      for (const char* c : {"\"", "}", "]", "0", ":", "n"}) {
+        if ((progressed = add(c))) break;
+      }
+    }
+    if (!progressed) return out;  // cannot happen for a state feed() produced
+  }
+  return out;
+}
+
 }  // namespace bitnet::server

@@ -34,6 +34,10 @@ class JsonPrefix {
   // holds once the top-level object is closed; a top-level number (only without require_object)
   // counts as complete as soon as it is a valid number, although it could still be extended.
   bool complete() const;
+  // The shortest bytes (by this rule: close the string, give a waiting key `:null` or a waiting
+  // value `0`, then close every open container) that make the text complete; "" when it is.
+  // Lets a reply that is about to run out of tokens end as valid JSON.
+  std::string closing_suffix() const;
   // Current nesting depth (0 at top level).
   int depth() const { return depth_; }
   // Inside a string, between characters (not in an escape or a multi-byte sequence).

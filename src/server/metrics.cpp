@@ -30,8 +30,8 @@ void Histogram::observe(double seconds) {
 void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
   for (size_t i = 0; i < kBounds.size(); ++i) {
-    out += name + "_bucket{le=\"" + number(kBounds[i]) + "\"} " + std::to_string(buckets_[i]) +
-           "\n";
+    out +=
+        name + "_bucket{le=\"" + number(kBounds[i]) + "\"} " + std::to_string(buckets_[i]) + "\n";
   }
   out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count_) + "\n";
   out += name + "_sum " + number(sum_) + "\n" + name + "_count " + std::to_string(count_) + "\n";
@@ -79,8 +79,9 @@ void Metrics::count_rejected_queue_full() {
 std::string Metrics::render(const SchedulerGauges& g) const {
   std::lock_guard lock(mutex_);
   std::string out;
-  out += "# HELP bitnet:requests_total Finished HTTP requests by endpoint and status.\n"
-         "# TYPE bitnet:requests_total counter\n";
+  out +=
+      "# HELP bitnet:requests_total Finished HTTP requests by endpoint and status.\n"
+      "# TYPE bitnet:requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     out += "bitnet:requests_total{endpoint=\"" + key.first + "\",status=\"" +
            std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";

@@ -26,8 +26,8 @@ void read_number(const json& body, const char* name, float lo, float hi, float& 
   if (!v->is_number()) bad_field(name, "must be a number");
   const double d = v->get<double>();
   if (!std::isfinite(d) || d < lo || d > hi) {
-    bad_field(name, "must be in [" + json(lo).dump() + ", " + json(hi).dump() + "], got " +
-                        v->dump());
+    bad_field(name,
+              "must be in [" + json(lo).dump() + ", " + json(hi).dump() + "], got " + v->dump());
   }
   out = static_cast<float>(d);
 }
@@ -143,7 +143,8 @@ std::string message_content(const json& content, size_t index) {
     const json* part_text = part.is_object() ? field(part, "text") : nullptr;
     if (type == nullptr || !type->is_string() || *type != "text" || part_text == nullptr ||
         !part_text->is_string()) {
-      bad_field(where, "parts must be {\"type\": \"text\", \"text\": string} (only text is supported)");
+      bad_field(where,
+                "parts must be {\"type\": \"text\", \"text\": string} (only text is supported)");
     }
     text += part_text->get<std::string>();
   }
@@ -212,15 +213,16 @@ CompletionRequest parse_completion_request(const json& body, const PromptContext
   } else if (p->is_array() && !p->empty() && (*p)[0].is_number_integer()) {
     for (const auto& id : *p) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= tok.n_vocab())
-        bad_field("prompt", "token ids must be integers in [0, " + std::to_string(tok.n_vocab()) +
-                                ")");
+        bad_field("prompt",
+                  "token ids must be integers in [0, " + std::to_string(tok.n_vocab()) + ")");
       r.prompt.push_back(id.get<int32_t>());
     }
   } else if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) {
     r.prompt = encode((*p)[0].get<std::string>());
   } else if (p->is_array()) {
-    bad_field("prompt", "must be a string or an array of token ids (batches of prompts are not "
-                        "supported: send one request per prompt)");
+    bad_field("prompt",
+              "must be a string or an array of token ids (batches of prompts are not "
+              "supported: send one request per prompt)");
   } else {
     bad_field("prompt", "must be a string or an array of token ids");
   }

@@ -4,10 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bitnet/generation.hpp"
 
@@ -21,15 +20,15 @@ enum class Endpoint { chat, completion };
 
 struct CompletionRequest {
   Endpoint endpoint = Endpoint::chat;
-  std::string model;             // as sent (empty when absent)
-  std::vector<int32_t> prompt;   // tokens, template applied
-  GenerationConfig sampling;     // max_new_tokens, temperature, ..., stop, ignore_eos, seed
+  std::string model;            // as sent (empty when absent)
+  std::vector<int32_t> prompt;  // tokens, template applied
+  GenerationConfig sampling;    // max_new_tokens, temperature, ..., stop, ignore_eos, seed
   bool stream = false;
-  bool include_usage = false;    // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
-  int top_logprobs = 0;          // 0..20
-  bool json_object = false;      // response_format {"type": "json_object"}
-  bool cache_prompt = true;      // llama-server's extension: reuse a slot's cached prefix
+  int top_logprobs = 0;      // 0..20
+  bool json_object = false;  // response_format {"type": "json_object"}
+  bool cache_prompt = true;  // llama-server's extension: reuse a slot's cached prefix
 };
 
 struct PromptContext {

@@ -36,8 +36,10 @@ json chat_logprobs(const ResponseContext& rc, const std::vector<TokenEvent>& eve
       const std::string& p = rc.tokenizer.token_to_piece(t.token);
       top.push_back({{"token", p}, {"logprob", t.logprob}, {"bytes", bytes_of(p)}});
     }
-    content.push_back(
-        {{"token", piece}, {"logprob", e.logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", top}});
+    content.push_back({{"token", piece},
+                       {"logprob", e.logprob},
+                       {"bytes", bytes_of(piece)},
+                       {"top_logprobs", top}});
   }
   return {{"content", content}};
 }
@@ -97,9 +99,10 @@ json timings_json(const TaskResult& r) {
 json chat_response(const ResponseContext& rc, const CompletionRequest& req,
                    const std::vector<TokenEvent>& events, const TaskResult& result) {
   json j = envelope(rc, req, false);
-  json choice = {{"index", 0},
-                 {"message", {{"role", "assistant"}, {"content", joined_text(events) + result.text}}},
-                 {"finish_reason", result.finish_reason}};
+  json choice = {
+      {"index", 0},
+      {"message", {{"role", "assistant"}, {"content", joined_text(events) + result.text}}},
+      {"finish_reason", result.finish_reason}};
   choice["logprobs"] = req.logprobs ? chat_logprobs(rc, events) : json();
   j["choices"] = json::array({choice});
   j["usage"] = usage_json(result);
@@ -144,13 +147,15 @@ json completion_text_chunk(const ResponseContext& rc, const CompletionRequest& r
                            const std::string& text, const std::vector<TokenEvent>& events) {
   json j = envelope(rc, req, true);
   json choice = {{"index", 0}, {"text", text}, {"finish_reason", nullptr}};
-  choice["logprobs"] = req.logprobs && !events.empty() ? completion_logprobs(rc, events, 0) : json();
+  choice["logprobs"] =
+      req.logprobs && !events.empty() ? completion_logprobs(rc, events, 0) : json();
   j["choices"] = json::array({choice});
   if (req.include_usage) j["usage"] = nullptr;
   return j;
 }
 
-json final_chunk(const ResponseContext& rc, const CompletionRequest& req, const TaskResult& result) {
+json final_chunk(const ResponseContext& rc, const CompletionRequest& req,
+                 const TaskResult& result) {
   json j = envelope(rc, req, true);
   json choice = {{"index", 0}, {"finish_reason", result.finish_reason}, {"logprobs", nullptr}};
   if (req.endpoint == Endpoint::chat) {
@@ -164,7 +169,8 @@ json final_chunk(const ResponseContext& rc, const CompletionRequest& req, const 
   return j;
 }
 
-json usage_chunk(const ResponseContext& rc, const CompletionRequest& req, const TaskResult& result) {
+json usage_chunk(const ResponseContext& rc, const CompletionRequest& req,
+                 const TaskResult& result) {
   json j = envelope(rc, req, true);
   j["choices"] = json::array();
   j["usage"] = usage_json(result);

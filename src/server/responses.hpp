@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "server/task.hpp"
 
@@ -33,8 +32,7 @@ nlohmann::json timings_json(const TaskResult& result);
 nlohmann::json chat_response(const ResponseContext& rc, const CompletionRequest& req,
                              const std::vector<TokenEvent>& events, const TaskResult& result);
 nlohmann::json completion_response(const ResponseContext& rc, const CompletionRequest& req,
-                                   const std::vector<TokenEvent>& events,
-                                   const TaskResult& result);
+                                   const std::vector<TokenEvent>& events, const TaskResult& result);
 
 // Streaming chunks. `events` are the tokens of this chunk.
 nlohmann::json chat_role_chunk(const ResponseContext& rc);

@@ -1,6 +1,7 @@
 #include "server/scheduler.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <numeric>
 
@@ -25,12 +26,14 @@ struct Scheduler::Slot {
   size_t prompt_done = 0;        // prompt tokens in the KV sequence
   int32_t pending = -1;          // sampled, evaluated by the next step
   int32_t n_generated = 0;
-  int32_t n_cached = 0;          // prompt tokens reused from the previous request
+  int32_t n_cached = 0;  // prompt tokens reused from the previous request
   uint64_t last_used = 0;
   std::optional<generate::Sampler> sampler;
   std::optional<tokenizer::StreamDecoder> decoder;
   std::optional<generate::StopMatcher> stop;
   std::optional<JsonPrefix> json;
+  std::string closing;  // json_object: bytes being forced so that the reply ends as valid JSON
+  size_t closing_next = 0;
   Clock::time_point deadline, prefill_started, generation_started, last_token;
   double prompt_ms = 0;
 };
@@ -154,8 +157,8 @@ void Scheduler::admit_queued() {
       std::lock_guard lock(mutex_);
       if (queue_.empty()) return;
       task = queue_.front();
-      if (cancel_all_ || task->cancelled() || Clock::now() > task->received() +
-                                                  std::chrono::seconds(config_.timeout_s)) {
+      if (cancel_all_ || task->cancelled() ||
+          Clock::now() > task->received() + std::chrono::seconds(config_.timeout_s)) {
         queue_.pop_front();
         TaskResult r;
         r.finish_reason = "length";
@@ -213,6 +216,8 @@ void Scheduler::assign(Slot& slot, std::shared_ptr<Task> task) {
   slot.decoder.emplace(tokenizer_, /*skip_special=*/true);
   slot.stop.emplace(req.sampling.stop);
   slot.json.reset();
+  slot.closing.clear();
+  slot.closing_next = 0;
   if (req.json_object) slot.json.emplace(/*require_object=*/true, /*max_whitespace_run=*/20);
   slot.deadline = task->received() + std::chrono::seconds(config_.timeout_s);
   slot.prefill_started = Clock::now();
@@ -277,13 +282,13 @@ bool Scheduler::step() {
   for (Slot* slot : prefilling) {
     if (budget <= 0) break;
     const auto& prompt = slot->task->request().prompt;
-    const size_t take = std::min<size_t>(prompt.size() - slot->prompt_done,
-                                         static_cast<size_t>(budget));
+    const size_t take =
+        std::min<size_t>(prompt.size() - slot->prompt_done, static_cast<size_t>(budget));
     const int32_t first = ctx_.n_past(slot->id);
     for (size_t i = 0; i < take; ++i) {
       const bool last = slot->prompt_done + i + 1 == prompt.size();
-      batch_.push_back({prompt[slot->prompt_done + i], slot->id, first + static_cast<int32_t>(i),
-                        last});
+      batch_.push_back(
+          {prompt[slot->prompt_done + i], slot->id, first + static_cast<int32_t>(i), last});
       if (last) rows_.emplace_back(slot, true);
     }
     chunks.emplace_back(slot, take);
@@ -319,7 +324,8 @@ bool Scheduler::step() {
 
   for (auto& [slot, take] : chunks) {
     const auto& prompt = slot->task->request().prompt;
-    slot->cached.insert(slot->cached.end(), prompt.begin() + static_cast<std::ptrdiff_t>(slot->prompt_done),
+    slot->cached.insert(slot->cached.end(),
+                        prompt.begin() + static_cast<std::ptrdiff_t>(slot->prompt_done),
                         prompt.begin() + static_cast<std::ptrdiff_t>(slot->prompt_done + take));
     slot->prompt_done += take;
   }
@@ -333,8 +339,9 @@ bool Scheduler::step() {
     Slot& slot = *rows_[r].first;
     if (rows_[r].second) {  // the prompt is in: the first token comes from its last row
       slot.prompt_ms = std::chrono::duration<double, std::milli>(t1 - slot.prefill_started).count();
-      metrics_.count_prompt(static_cast<int64_t>(slot.task->request().prompt.size()) - slot.n_cached,
-                            slot.n_cached, slot.prompt_ms / 1000.0);
+      metrics_.count_prompt(
+          static_cast<int64_t>(slot.task->request().prompt.size()) - slot.n_cached, slot.n_cached,
+          slot.prompt_ms / 1000.0);
       slot.state = Slot::State::generate;
       slot.generation_started = t1;
     }
@@ -347,7 +354,8 @@ const JsonLogitsMask& Scheduler::json_mask() {
   if (!json_mask_) {
     std::vector<std::string> bytes(static_cast<size_t>(tokenizer_.n_vocab()));
     for (int32_t id = 0; id < tokenizer_.n_vocab(); ++id) {
-      if (!tokenizer_.is_special(id)) bytes[static_cast<size_t>(id)] = tokenizer_.token_to_piece(id);
+      if (!tokenizer_.is_special(id))
+        bytes[static_cast<size_t>(id)] = tokenizer_.token_to_piece(id);
     }
     std::vector<int32_t> ends;
     const auto& sp = tokenizer_.special_ids();
@@ -359,6 +367,19 @@ const JsonLogitsMask& Scheduler::json_mask() {
   return *json_mask_;
 }
 
+int32_t Scheduler::byte_token(unsigned char byte) {
+  if (byte_tokens_.empty()) {
+    byte_tokens_.assign(256, -1);
+    for (int32_t id = 0; id < tokenizer_.n_vocab(); ++id) {
+      if (tokenizer_.is_special(id)) continue;
+      const std::string& piece = tokenizer_.token_to_piece(id);
+      if (piece.size() == 1 && byte_tokens_[static_cast<unsigned char>(piece[0])] < 0)
+        byte_tokens_[static_cast<unsigned char>(piece[0])] = id;
+    }
+  }
+  return byte_tokens_[byte];
+}
+
 void Scheduler::sample_and_emit(Slot& slot, std::span<const float> logits) {
   const CompletionRequest& req = slot.task->request();
   const GenerationConfig& g = req.sampling;
@@ -368,13 +389,30 @@ void Scheduler::sample_and_emit(Slot& slot, std::span<const float> logits) {
     release(slot, r);
     return;
   }
-  std::span<const float> row = logits;
+  int32_t token = -1;
   if (slot.json) {
-    masked_.assign(logits.begin(), logits.end());
-    json_mask().apply(*slot.json, masked_);
-    row = masked_;
+    // A json_object reply about to run out of tokens (max_tokens or the slot's context) is closed
+    // byte by byte with the shortest valid ending instead of being cut mid-value.
+    const int64_t by_limit =
+        g.max_new_tokens >= 0 ? g.max_new_tokens - slot.n_generated : INT64_MAX;
+    const int64_t budget = std::min<int64_t>(by_limit, config_.n_ctx_slot - ctx_.n_past(slot.id));
+    if (slot.closing.empty() && budget <= slot.json->depth() + 10) {
+      const std::string suffix = slot.json->closing_suffix();
+      if (budget <= static_cast<int64_t>(suffix.size()) + 1) slot.closing = suffix;
+    }
+    if (slot.closing_next < slot.closing.size()) {
+      token = byte_token(static_cast<unsigned char>(slot.closing[slot.closing_next++]));
+    }
   }
-  const int32_t token = slot.sampler->sample(row, slot.history);
+  if (token < 0) {
+    std::span<const float> row = logits;
+    if (slot.json) {
+      masked_.assign(logits.begin(), logits.end());
+      json_mask().apply(*slot.json, masked_);
+      row = masked_;
+    }
+    token = slot.sampler->sample(row, slot.history);
+  }
   const auto now = Clock::now();
   if (slot.n_generated == 0) {
     metrics_.observe_first_token(seconds_between(slot.task->received(), now));
@@ -398,20 +436,22 @@ void Scheduler::sample_and_emit(Slot& slot, std::span<const float> logits) {
     double sum = 0;
     for (const float l : logits) sum += std::exp(static_cast<double>(l - max_logit));
     const double lse = static_cast<double>(max_logit) + std::log(sum);
-    event.logprob = static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)]) - lse);
+    event.logprob =
+        static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)]) - lse);
     if (req.top_logprobs > 0) {
       std::vector<int32_t> ids(logits.size());
       std::iota(ids.begin(), ids.end(), 0);
       const auto k = std::min(ids.size(), static_cast<size_t>(req.top_logprobs));
-      std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
-                        [&](int32_t a, int32_t b) {
-                          return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
-                                 (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] &&
-                                  a < b);
-                        });
+      std::partial_sort(
+          ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+          [&](int32_t a, int32_t b) {
+            return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
+                   (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
+          });
       for (size_t i = 0; i < k; ++i) {
         event.top.push_back(
-            {ids[i], static_cast<float>(static_cast<double>(logits[static_cast<size_t>(ids[i])]) - lse)});
+            {ids[i],
+             static_cast<float>(static_cast<double>(logits[static_cast<size_t>(ids[i])]) - lse)});
       }
     }
   }

@@ -9,11 +9,10 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "generate/sampler.hpp"
 #include "generate/stop_matcher.hpp"
@@ -47,10 +46,10 @@ class Scheduler {
   enum class Admission { accepted, queue_full, draining };
   Admission submit(std::shared_ptr<Task> task);
 
-  void begin_drain();   // no new requests from now on
-  bool idle() const;    // nothing queued or running
-  void cancel_all();    // ends every queued and running request (shutdown timeout)
-  void stop();          // ends the thread (after cancel_all)
+  void begin_drain();  // no new requests from now on
+  bool idle() const;   // nothing queued or running
+  void cancel_all();   // ends every queued and running request (shutdown timeout)
+  void stop();         // ends the thread (after cancel_all)
 
   int32_t n_ctx_slot() const { return config_.n_ctx_slot; }
   nlohmann::json slots_json() const;
@@ -67,6 +66,7 @@ class Scheduler {
   void release(Slot& slot, TaskResult result);
   void publish_slots();
   const JsonLogitsMask& json_mask();
+  int32_t byte_token(unsigned char byte);  // a token that is exactly this byte (-1: none)
 
   std::shared_ptr<const Model> model_;
   const tokenizer::Tokenizer& tokenizer_;
@@ -75,6 +75,7 @@ class Scheduler {
   Context ctx_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::unique_ptr<JsonLogitsMask> json_mask_;  // built on the first json_object request
+  std::vector<int32_t> byte_tokens_;           // byte_token()'s table, built with it
 
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable wake_;
@@ -89,9 +90,9 @@ class Scheduler {
   std::vector<BatchToken> batch_;
   std::vector<std::pair<Slot*, bool>> rows_;  // the slot of each logits row; true: last prompt row
   std::vector<float> masked_;
-  uint64_t use_counter_ = 0;      // orders the slots by last use
-  double decode_step_ms_ = 0;     // running mean of a step without prefill
-  double prefill_token_ms_ = 0;   // running mean per token of a prefill-heavy step
+  uint64_t use_counter_ = 0;     // orders the slots by last use
+  double decode_step_ms_ = 0;    // running mean of a step without prefill
+  double prefill_token_ms_ = 0;  // running mean per token of a prefill-heavy step
   std::thread thread_;
 };
 

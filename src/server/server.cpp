@@ -104,9 +104,8 @@ int run_server(const ServerOptions& options) {
 
   httplib::Server svr;
   const SchedulerConfig sc = scheduler_config(options);
-  const int threads = options.http_threads > 0
-                          ? options.http_threads
-                          : std::max(32, 4 * options.n_parallel + 16);
+  const int threads =
+      options.http_threads > 0 ? options.http_threads : std::max(32, 4 * options.n_parallel + 16);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   svr.set_payload_max_length(static_cast<size_t>(options.max_body));
   svr.set_read_timeout(options.timeout_s, 0);
@@ -115,11 +114,13 @@ int run_server(const ServerOptions& options) {
   svr.set_keep_alive_timeout(5);
   register_routes(svr, state);
 
-  const int port = options.port == 0 ? svr.bind_to_any_port(options.host)
-                                     : (svr.bind_to_port(options.host, options.port) ? options.port : -1);
+  const int port = options.port == 0
+                       ? svr.bind_to_any_port(options.host)
+                       : (svr.bind_to_port(options.host, options.port) ? options.port : -1);
   if (port < 0) {
     throw Error(ErrorCategory::io, "cannot listen on " + options.host + ":" +
-                                       std::to_string(options.port) + " (in use, or not an address of this machine)");
+                                       std::to_string(options.port) +
+                                       " (in use, or not an address of this machine)");
   }
   std::thread listener([&svr] { svr.listen_after_bind(); });
   std::fprintf(stderr, "bitnet serve: listening on http://%s:%d (loading %s)\n",
@@ -138,11 +139,12 @@ int run_server(const ServerOptions& options) {
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
     state.phase = Phase::ready;
-    std::fprintf(stderr,
-                 "bitnet serve: ready: model '%s', %d slots x %d positions, %d threads, batch %d, "
-                 "%s numerics\n",
-                 state.model_id.c_str(), sc.n_slots, sc.n_ctx_slot, sc.n_threads, sc.n_batch,
-                 options.reference_numerics ? "reference (batch-dependent)" : "fast (batch-invariant)");
+    std::fprintf(
+        stderr,
+        "bitnet serve: ready: model '%s', %d slots x %d positions, %d threads, batch %d, "
+        "%s numerics\n",
+        state.model_id.c_str(), sc.n_slots, sc.n_ctx_slot, sc.n_threads, sc.n_batch,
+        options.reference_numerics ? "reference (batch-dependent)" : "fast (batch-invariant)");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bitnet serve: error: %s\n", e.what());
     svr.stop();

@@ -596,3 +596,33 @@ TEST(JsonConstraintMaskBench, Synthetic128kVocab) {
 
 }  // namespace
 }  // namespace bitnet::server
+
+namespace bitnet::server {
+namespace {
+
+// Every prefix of valid documents closes into a complete object, and that object parses.
+TEST(JsonConstraintClosing, EveryPrefixClosesIntoValidJson) {
+  const std::vector<std::string> docs = {
+      R"({"a": [1, 2.5e-3, {"b": "x\u00e9\n"}], "c": true, "d": null, "e": -0.5})",
+      R"({"k": "caf\u00e9 \ud83d\ude00", "n": [[], [[]], {}], "t": false})",
+      "{\"utf8\": \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}"};
+  for (const auto& doc : docs) {
+    for (size_t n = 0; n <= doc.size(); ++n) {
+      JsonPrefix p;
+      if (!p.feed(std::string_view(doc).substr(0, n))) continue;
+      const std::string suffix = p.closing_suffix();
+      JsonPrefix closed = p;
+      ASSERT_TRUE(closed.feed(suffix)) << doc.substr(0, n) << " + " << suffix;
+      ASSERT_TRUE(closed.complete()) << doc.substr(0, n) << " + " << suffix;
+      const auto text = doc.substr(0, n) + suffix;
+      ASSERT_TRUE(nlohmann::json::accept(text)) << text;
+      EXPECT_LE(suffix.size(), static_cast<size_t>(p.depth()) * 2 + 8) << text;
+    }
+  }
+  JsonPrefix done;
+  ASSERT_TRUE(done.feed("{}"));
+  EXPECT_EQ(done.closing_suffix(), "");
+}
+
+}  // namespace
+}  // namespace bitnet::server
