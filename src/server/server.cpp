@@ -110,6 +110,7 @@ int run_server(const ServerOptions& options) {
   svr.set_payload_max_length(static_cast<size_t>(options.max_body));
   svr.set_read_timeout(options.timeout_s, 0);
   svr.set_write_timeout(options.timeout_s, 0);
+  svr.set_tcp_nodelay(true);  // SSE events are small writes: no Nagle delay between tokens
   svr.set_keep_alive_max_count(1000);
   svr.set_keep_alive_timeout(5);
   register_routes(svr, state);
