@@ -294,6 +294,11 @@ void register_routes(httplib::Server& svr, ServerState& state) {
     state.metrics.count_request("auth", 401);
     return httplib::Server::HandlerResponse::Handled;
   });
+  // While draining, every response asks the client (or nginx's upstream keep-alive) to close its
+  // connection, so that no idle connection holds the process after the last request.
+  svr.set_post_routing_handler([&state](const httplib::Request&, httplib::Response& res) {
+    if (state.phase.load() == Phase::draining) res.set_header("Connection", "close");
+  });
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     switch (res.status) {

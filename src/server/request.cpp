@@ -30,6 +30,8 @@ void read_number(const json& body, const char* name, float lo, float hi, float& 
               "must be in [" + json(lo).dump() + ", " + json(hi).dump() + "], got " + v->dump());
   }
   out = static_cast<float>(d);
+  // A positive value below float's range (5e-324) stays positive rather than becoming 0.
+  if (d > 0 && out == 0.0f) out = std::numeric_limits<float>::denorm_min();
 }
 
 bool read_int(const json& body, const char* name, int64_t lo, int64_t hi, int64_t& out) {
