@@ -11,20 +11,21 @@ reproducible and stays well under a minute."""
 
 import copy
 import json
+import os
 
 import pytest
-import yaml
-from hypothesis import HealthCheck, settings
 
 schemathesis = pytest.importorskip("schemathesis")
+jsonschema = pytest.importorskip("jsonschema")
+
+import yaml  # noqa: E402  (PyYAML and Hypothesis come with schemathesis)
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
     ignored_auth,
     negative_data_rejection,
-    positive_data_acceptance,
-    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -32,12 +33,12 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 import serve_util  # noqa: E402
 
-jsonschema = pytest.importorskip("jsonschema")
-
 API_KEY = "sk-schemathesis-test"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 MAX_TOKENS = 16
-EXAMPLES = int(__import__("os").environ.get("ST_EXAMPLES", "20"))
+# ST_EXAMPLES overrides the budget for a longer local hunt (400 per operation take ~100 s here);
+# under the sanitizers (BITNET_SANITIZED=1) every request is slower, so fewer.
+EXAMPLES = int(os.environ.get("ST_EXAMPLES", "8" if os.environ.get("BITNET_SANITIZED") == "1" else "20"))
 
 pytestmark = pytest.mark.skipif(serve_util.missing_binary_reason() is not None,
                                 reason=serve_util.missing_binary_reason() or "")
@@ -105,6 +106,9 @@ def sse_events_conform(ctx, response, case):
     return True
 
 
+# Not positive_data_acceptance: a schema-valid request may still be a 400 here by design (a token
+# id beyond this model's vocabulary, top_logprobs without logprobs, a prompt over the slot's
+# context), and the document cannot express those. The known-good requests below must be 200.
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -141,6 +145,12 @@ def bound_generation(case):
             body[key] = MAX_TOKENS      # absent or null: until the context is full
         elif isinstance(value, int) and not isinstance(value, bool) and value > MAX_TOKENS:
             body[key] = MAX_TOKENS
+    # Known server bug (test_tiny_positive_repeat_penalty_is_accepted): a repeat_penalty that
+    # underflows float is a 400. The coverage phase puts 5e-324 into most of its objects, which
+    # would then be rejected for that instead of reaching what they test.
+    rp = body.get("repeat_penalty")
+    if isinstance(rp, float) and 0 < rp < 1.2e-38:
+        body["repeat_penalty"] = 1.0
     case.body = body
 
 
@@ -196,3 +206,14 @@ def test_known_good_gets_conform(st_server, path):
     assert response.status_code == 200, response.text
     case.validate_response(response, checks=CHECKS, headers=AUTH,
                            transport_kwargs={"base_url": st_server.url, "headers": AUTH})
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "server: repeat_penalty is narrowed to float before its '> 0' check, so a positive double that "
+    "underflows float (5e-324, 1e-70) gets 400 \"'repeat_penalty' must be > 0\"; the coverage phase "
+    "sends 5e-324 as the smallest valid value, so those cases never reach generation"))
+def test_tiny_positive_repeat_penalty_is_accepted(st_server):
+    body = {"messages": CHAT, "max_tokens": 4, "repeat_penalty": 5e-324}
+    case = schema["/v1/chat/completions"]["POST"].Case(body=body, media_type="application/json")
+    response = case.call(base_url=st_server.url, headers=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
