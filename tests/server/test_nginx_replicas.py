@@ -52,7 +52,8 @@ events {{
 
 http {{
     log_format upstreams '$request_method $request_uri $status '
-                         'upstream=$upstream_addr upstream_status=$upstream_status';
+                         'upstream=$upstream_addr upstream_status=$upstream_status '
+                         'test_id=$http_x_test_id';
     access_log {dir}/access.log upstreams;
     client_body_temp_path {dir}/client_body;
     proxy_temp_path {dir}/proxy;
@@ -161,13 +162,15 @@ def chat(url, content="Hello", max_tokens=8, **extra):
     return requests.post(url + "/v1/chat/completions", json=body, timeout=60)
 
 
-def stream_chat(url, max_tokens):
+def stream_chat(url, max_tokens, test_id=None):
     """One streamed chat completion through nginx: (status, finish_reason, completion_tokens,
     pieces, whether it ended with [DONE])."""
     body = {"model": ALIAS, "messages": [{"role": "user", "content": "Tell me a story."}],
             "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0, "stream": True,
             "stream_options": {"include_usage": True}}
-    with requests.post(url + "/v1/chat/completions", json=body, stream=True, timeout=60) as r:
+    headers = {"X-Test-Id": str(test_id)} if test_id is not None else {}
+    with requests.post(url + "/v1/chat/completions", json=body, stream=True, timeout=60,
+                       headers=headers) as r:
         if r.status_code != 200:
             return r.status_code, None, None, 0, False
         finish, usage, pieces, done = None, None, 0, False
@@ -269,22 +272,40 @@ def test_sigterm_drains_without_losing_accepted_requests(cluster):
     assert any("upstream_status=503, 200" in line for line in nginx.access()), "\n".join(nginx.access())
 
 
-@pytest.mark.xfail(strict=True, reason=(
+# Not strict: on a heavily loaded machine the replica was once seen to exit in time (a race in
+# when the connection goes back to keep-alive waiting), so an XPASS is not proof of a fix.
+@pytest.mark.xfail(strict=False, reason=(
     "server: a replica that drained a request on a keep-alive connection exits only when that "
     "idle connection times out (set_keep_alive_timeout(5), ~5 s late); nginx's upstream keepalive "
     "holds it open. Answering with 'Connection: close' while draining would let it exit at once."))
 def test_drained_replica_exits_promptly(cluster):
     nginx, a, b = cluster
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        streams = [pool.submit(stream_chat, nginx.url, 120) for _ in range(2)]  # one per replica
+    exited = {}
+
+    def watch():
+        a.proc.wait()
+        exited["at"] = time.monotonic()
+
+    def timed_stream(i):
+        result = stream_chat(nginx.url, 120, test_id=i)
+        return result, time.monotonic()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        streams = [pool.submit(timed_stream, i) for i in range(2)]  # one per replica
         deadline = time.monotonic() + 20
         while a.metric("bitnet:requests_processing") < 1:
             assert time.monotonic() < deadline, "no request reached replica A"
             time.sleep(0.01)
         a.proc.send_signal(signal.SIGTERM)
+        watcher = pool.submit(watch)
         results = [f.result(timeout=60) for f in streams]
-    finished = time.monotonic()
-    assert all(r[0] == 200 and r[2] == 120 for r in results), results
-    assert a.proc.wait(timeout=40) == 0
-    lingered = time.monotonic() - finished
+        watcher.result(timeout=40)
+    assert all(r[0] == 200 and r[2] == 120 for r, _ in results), results
+    assert a.proc.returncode == 0
+    # The stream that replica A served, by the test id in nginx's access log.
+    on_a = [line for line in nginx.access()
+            if line.startswith("POST ") and f"upstream=127.0.0.1:{a.port} " in line]
+    assert len(on_a) == 1, "\n".join(nginx.access())
+    finished = results[int(on_a[0].rsplit("test_id=", 1)[1])][1]
+    lingered = exited["at"] - finished
     assert lingered < 2.0, f"replica A exited {lingered:.1f} s after its last request had finished"
