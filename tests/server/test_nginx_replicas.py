@@ -272,12 +272,8 @@ def test_sigterm_drains_without_losing_accepted_requests(cluster):
     assert any("upstream_status=503, 200" in line for line in nginx.access()), "\n".join(nginx.access())
 
 
-# Not strict: on a heavily loaded machine the replica was once seen to exit in time (a race in
-# when the connection goes back to keep-alive waiting), so an XPASS is not proof of a fix.
-@pytest.mark.xfail(strict=False, reason=(
-    "server: a replica that drained a request on a keep-alive connection exits only when that "
-    "idle connection times out (set_keep_alive_timeout(5), ~5 s late); nginx's upstream keepalive "
-    "holds it open. Answering with 'Connection: close' while draining would let it exit at once."))
+# A replica answers Connection: close while draining, so nginx's idle upstream keep-alive
+# connections do not hold its exit.
 def test_drained_replica_exits_promptly(cluster):
     nginx, a, b = cluster
     exited = {}

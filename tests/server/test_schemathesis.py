@@ -208,10 +208,7 @@ def test_known_good_gets_conform(st_server, path):
                            transport_kwargs={"base_url": st_server.url, "headers": AUTH})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: repeat_penalty is narrowed to float before its '> 0' check, so a positive double that "
-    "underflows float (5e-324, 1e-70) gets 400 \"'repeat_penalty' must be > 0\"; the coverage phase "
-    "sends 5e-324 as the smallest valid value, so those cases never reach generation"))
+# repeat_penalty 5e-324 (below float's range) once became 0 and was refused as "must be > 0".
 def test_tiny_positive_repeat_penalty_is_accepted(st_server):
     body = {"messages": CHAT, "max_tokens": 4, "repeat_penalty": 5e-324}
     case = schema["/v1/chat/completions"]["POST"].Case(body=body, media_type="application/json")
