@@ -16,6 +16,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import re
 import time
 
 import pytest
@@ -247,7 +248,11 @@ def test_sigterm_drains_without_losing_accepted_requests(cluster):
 
         a.proc.send_signal(signal.SIGTERM)
         # Draining: A says so on /health and turns new completions away with 503 + Retry-After.
-        health = requests.get(a.url + "/health", timeout=5)
+        # (The signal is handled asynchronously: poll until A reports it.)
+        deadline = time.monotonic() + 10
+        while (health := requests.get(a.url + "/health", timeout=5)).status_code == 200:
+            assert time.monotonic() < deadline, "replica A did not start draining"
+            time.sleep(0.01)
         assert (health.status_code, health.json()) == (503, {"status": "draining"})
         direct = chat(a.url)
         assert direct.status_code == 503 and "Retry-After" in direct.headers, direct.text
@@ -269,7 +274,10 @@ def test_sigterm_drains_without_losing_accepted_requests(cluster):
     for i in range(4):
         r = chat(nginx.url, f"After the drain {i}")
         assert r.status_code == 200, r.text
-    assert any("upstream_status=503, 200" in line for line in nginx.access()), "\n".join(nginx.access())
+    # Some request went to A first and was retried on B: A's 503 while draining, or (when nginx
+    # reused a keep-alive connection A had just closed) a connection error, logged as 502.
+    assert any(re.search(r"upstream_status=50[23], 200", line) for line in nginx.access()), \
+        "\n".join(nginx.access())
 
 
 # A replica answers Connection: close while draining, so nginx's idle upstream keep-alive
