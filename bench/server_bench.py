@@ -105,7 +105,9 @@ def stream_request(port, prompt, n_gen, out, start_barrier=None):
         if payload == b"[DONE]":
             break
         event = json.loads(payload)
-        if event.get("choices") and event["choices"][0].get("text"):
+        # One event per token (both servers send one, its text possibly empty), the final
+        # finish_reason event excluded.
+        if event.get("choices") and event["choices"][0].get("finish_reason") is None:
             times.append(time.perf_counter())
     conn.close()
     out.append({"start": t0, "times": times})

@@ -83,19 +83,19 @@ void Context::check_tokens(std::span<const BatchToken> batch) {
   for (int64_t s = 0; s < n_seq; ++s) ub_seq_count_[static_cast<size_t>(s)] = kv_.n_past(s);
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchToken& t = batch[i];
-    const std::string where = "batch token " + std::to_string(i);
+    const auto where = [i] { return "batch token " + std::to_string(i); };
     if (t.token < 0 || t.token >= n_vocab) {
-      throw Error(ErrorCategory::config, where + " has id " + std::to_string(t.token) +
+      throw Error(ErrorCategory::config, where() + " has id " + std::to_string(t.token) +
                                              ", outside the vocab [0, " + std::to_string(n_vocab) +
                                              ")");
     }
     if (t.seq < 0 || t.seq >= n_seq) {
-      throw Error(ErrorCategory::config, where + ": sequence id " + std::to_string(t.seq) +
+      throw Error(ErrorCategory::config, where() + ": sequence id " + std::to_string(t.seq) +
                                              " outside [0, " + std::to_string(n_seq) + ")");
     }
     int64_t& next = ub_seq_count_[static_cast<size_t>(t.seq)];
     if (t.pos != next) {
-      throw Error(ErrorCategory::config, where + ": position " + std::to_string(t.pos) +
+      throw Error(ErrorCategory::config, where() + ": position " + std::to_string(t.pos) +
                                              " of sequence " + std::to_string(t.seq) +
                                              ", expected " + std::to_string(next) +
                                              " (positions continue each sequence)");

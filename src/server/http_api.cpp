@@ -113,8 +113,9 @@ bool stream_events(Stream& s, httplib::DataSink& sink) {
     }
     s.events.clear();
     const bool done = s.task->take(s.events, std::chrono::milliseconds(100));
+    // One chunk per token, as OpenAI and llama-server stream (its text may be empty while a
+    // character or a possible stop sequence is held back).
     for (auto& e : s.events) {
-      if (e.text.empty() && !req.logprobs) continue;
       const std::vector<TokenEvent> one = {e};
       const json chunk = chat ? chat_content_chunk(s.rc, req, e.text, one)
                               : completion_text_chunk(s.rc, req, e.text, one);

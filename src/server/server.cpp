@@ -112,7 +112,8 @@ int run_server(const ServerOptions& options) {
   svr.set_write_timeout(options.timeout_s, 0);
   svr.set_tcp_nodelay(true);  // SSE events are small writes: no Nagle delay between tokens
   svr.set_keep_alive_max_count(1000);
-  // Short: an idle keep-alive connection holds a worker, and holds the exit after a drain that long.
+  // Short: an idle keep-alive connection holds a worker, and holds the exit after a drain that
+  // long.
   svr.set_keep_alive_timeout(1);
   register_routes(svr, state);
 
