@@ -28,7 +28,8 @@ class SamplerParams(ctypes.Structure):
 
 
 class ContextParams(ctypes.Structure):
-    _fields_ = [("n_ctx", i32), ("n_threads", i32), ("numerics", i32), ("kv_f32", ctypes.c_bool)]
+    _fields_ = [("n_ctx", i32), ("n_threads", i32), ("numerics", i32), ("kv_f32", ctypes.c_bool),
+                ("n_seq_max", i32)]
 
 
 class GenerateParams(ctypes.Structure):
