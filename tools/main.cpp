@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_bench(app);
   bitnet::tools::register_run(app);
   bitnet::tools::register_chat(app);
+  bitnet::tools::register_convert(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
