@@ -517,7 +517,11 @@ class Converter {
     w.add_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(h.rms_eps));
     w.add_u32("general.file_type", file_type_of(o_.type));
     w.add_u32(a + "vocab_size", static_cast<uint32_t>(h.n_vocab));
-    w.add_u32(a + "rope.dimension_count", static_cast<uint32_t>(h.head_dim));
+    // bitnet.cpp's and llama.cpp's BitnetModel write no rope.dimension_count (it defaults to the
+    // head size); the others do.
+    if (family_ != Family::Bitnet1bit) {
+      w.add_u32(a + "rope.dimension_count", static_cast<uint32_t>(h.head_dim));
+    }
     if (h.rope_scaling_type == "linear") {
       w.add_string(a + "rope.scaling.type", "linear");
       w.add_f32(a + "rope.scaling.factor", static_cast<float>(h.rope_scaling_factor));
