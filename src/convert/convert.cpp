@@ -273,6 +273,32 @@ class Converter {
     return {p + it->second.first + ".weight", it->second.second};
   }
 
+  // The checkpoint name of a GGUF tensor (for messages): the inverse of map_name.
+  std::string hf_name_of(const std::string& gguf) const {
+    if (gguf == "token_embd.weight") return "model.embed_tokens.weight";
+    if (gguf == "output.weight") return "lm_head.weight";
+    if (gguf == "output_norm.weight") return "model.norm.weight";
+    const size_t dot = gguf.find('.', 4);
+    const std::string layer = gguf.substr(4, dot - 4);
+    const std::string part = gguf.substr(dot + 1, gguf.size() - dot - 8);
+    static const std::map<std::string, std::string> kInverse = {
+        {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
+        {"attn_q", "self_attn.q_proj"},   {"attn_k", "self_attn.k_proj"},
+        {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
+        {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
+        {"ffn_down", "mlp.down_proj"}};
+    std::string hf;
+    if (part == "attn_sub_norm") {
+      hf = family_ == Family::Bitnet1bit ? "self_attn.inner_attn_ln" : "self_attn.attn_sub_norm";
+    } else if (part == "ffn_sub_norm") {
+      hf = family_ == Family::Bitnet1bit ? "mlp.ffn_layernorm" : "mlp.ffn_sub_norm";
+    } else {
+      const auto it = kInverse.find(part);
+      hf = it == kInverse.end() ? part : it->second;
+    }
+    return "model.layers." + layer + "." + hf + ".weight";
+  }
+
   bool has_sub_norms() const {
     return family_ == Family::BitnetB158 || family_ == Family::Bitnet1bit;
   }
@@ -380,8 +406,8 @@ class Converter {
     }
     for (const auto& n : need) {
       if (!seen.contains(n)) {
-        fail(where, "tensor for GGUF '" + n + "' is missing (" + class_desc_ + " with " +
-                        std::to_string(h.n_layer) + " layers)");
+        fail(where, "tensor '" + hf_name_of(n) + "' (GGUF '" + n + "') is missing (" + class_desc_ +
+                        " with " + std::to_string(h.n_layer) + " layers)");
       }
     }
     for (const auto& [n, t] : seen) {
