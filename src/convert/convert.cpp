@@ -107,6 +107,20 @@ uint32_t file_type_of(TensorType t) {
   }
 }
 
+// I2_S codes (docs/formats.md: value j of a 128-value block in byte j % 32 at shift 6 - 2(j / 32),
+// code t + 1) from ternary values; n is a multiple of 128. Equals quant's i2s_pack on ±1/0 input.
+void pack_i2s(const int8_t* t, uint8_t* dst, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < n / 128; ++b) {
+    const int8_t* v = t + b * 128;
+    uint8_t* o = dst + b * 32;
+    for (int m = 0; m < 32; ++m) {
+      o[m] = static_cast<uint8_t>(((v[m] + 1) << 6) | ((v[32 + m] + 1) << 4) |
+                                  ((v[64 + m] + 1) << 2) | (v[96 + m] + 1));
+    }
+  }
+}
+
 // The four codes of packed byte b: bits 2k..2k+1 hold row k·R + i (transformers' pack_weights).
 inline int packed_code(uint8_t b, int k) {
   return (b >> (2 * k)) & 3;
@@ -570,12 +584,17 @@ class Converter {
     const int64_t n = t.n_elements;
     const int64_t n_blocks = (n + kBlock - 1) / kBlock;
     std::vector<double> partial(static_cast<size_t>(n_blocks));
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      double s = 0;
-      const int64_t end = std::min(n, (b + 1) * kBlock);
-      for (int64_t i = b * kBlock; i < end; ++i) s += std::fabs(t.value_f32(i));
-      partial[static_cast<size_t>(b)] = s;
+#pragma omp parallel
+    {
+      std::vector<float> buf(static_cast<size_t>(kBlock));
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        const int64_t m = std::min(n, (b + 1) * kBlock) - b * kBlock;
+        t.to_f32(b * kBlock, m, buf.data());
+        double s = 0;
+        for (int64_t i = 0; i < m; ++i) s += std::fabs(buf[i]);
+        partial[static_cast<size_t>(b)] = s;
+      }
     }
     double sum = 0;
     for (double p : partial) sum += p;
@@ -621,19 +640,26 @@ class Converter {
     const StTensor& t = *j.src;
     const int64_t k = j.ne[0];
     const int64_t n_out = j.ne[1];
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const int64_t src = source_row(j, row_begin + r);
-      int8_t* o = out + r * k;
-      if (j.scale_src != nullptr) {
-        const int64_t R = n_out / 4;
-        const auto* p = reinterpret_cast<const uint8_t*>(t.data) + (src % R) * k;
-        const int shift = static_cast<int>(src / R);
-        for (int64_t c = 0; c < k; ++c) o[c] = static_cast<int8_t>(packed_code(p[c], shift) - 1);
-      } else {
-        for (int64_t c = 0; c < k; ++c) {
-          const float v = std::nearbyint(t.value_f32(src * k + c) * j.inv_mean);
-          o[c] = static_cast<int8_t>(std::clamp(v, -1.0f, 1.0f));
+#pragma omp parallel
+    {
+      std::vector<float> row(static_cast<size_t>(k));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const int64_t src = source_row(j, row_begin + r);
+        int8_t* o = out + r * k;
+        if (j.scale_src != nullptr) {
+          const int64_t R = n_out / 4;
+          const auto* p = reinterpret_cast<const uint8_t*>(t.data) + (src % R) * k;
+          const int shift = static_cast<int>(src / R);
+          for (int64_t c = 0; c < k; ++c) o[c] = static_cast<int8_t>(packed_code(p[c], shift) - 1);
+        } else {
+          // clip(round_half_even(W·s), -1, 1) without a rounding call: ties at ±0.5 round to 0
+          // and everything beyond ±0.5 clips to ±1.
+          t.to_f32(src * k, k, row.data());
+          for (int64_t c = 0; c < k; ++c) {
+            const float v = row[c] * j.inv_mean;
+            o[c] = static_cast<int8_t>(static_cast<int>(v > 0.5f) - static_cast<int>(v < -0.5f));
+          }
         }
       }
     }
@@ -676,8 +702,7 @@ class Converter {
       uint8_t* out = dst + r0 * row_bytes;
       switch (j.type) {
         case TensorType::I2_S:
-          for (int64_t i = 0; i < n; ++i) v[i] = t[i];
-          i2s_pack(v.data(), out, n);
+          pack_i2s(t.data(), out, n);
           break;
         case TensorType::TQ1_0:
         case TensorType::TQ2_0:
