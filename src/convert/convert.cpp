@@ -121,6 +121,29 @@ void pack_i2s(const int8_t* t, uint8_t* dst, int64_t n) {
   }
 }
 
+// TQ2_0 blocks (docs/formats.md: value 128h + 32l + m in bits 2l of byte 32h + m, code t + 1, then
+// d as f16) from ternary values times `scale`: d = fp16(scale), or 0 for an all-zero block — the
+// bytes quantize_ternary writes for such input (d = max|x|, q = lround(x / d)).
+void pack_tq2_0(const int8_t* t, uint8_t* dst, int64_t n, float scale) {
+  const uint16_t d = fp32_to_fp16(scale);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const int8_t* v = t + b * 256;
+    uint8_t* o = dst + b * 66;
+    bool any = false;
+    for (int h = 0; h < 2; ++h) {
+      for (int m = 0; m < 32; ++m) {
+        const int8_t* x = v + 128 * h + m;
+        o[32 * h + m] = static_cast<uint8_t>((x[0] + 1) | ((x[32] + 1) << 2) | ((x[64] + 1) << 4) |
+                                             ((x[96] + 1) << 6));
+        any = any || x[0] != 0 || x[32] != 0 || x[64] != 0 || x[96] != 0;
+      }
+    }
+    const uint16_t db = any ? d : 0;
+    std::memcpy(o + 64, &db, 2);
+  }
+}
+
 // The four codes of packed byte b: bits 2k..2k+1 hold row k·R + i (transformers' pack_weights).
 inline int packed_code(uint8_t b, int k) {
   return (b >> (2 * k)) & 3;
@@ -704,10 +727,16 @@ class Converter {
         case TensorType::I2_S:
           pack_i2s(t.data(), out, n);
           break;
-        case TensorType::TQ1_0:
         case TensorType::TQ2_0:
+          pack_tq2_0(t.data(), out, n, j.scale);
+          break;
+        case TensorType::TQ1_0:
           for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(t[i]) * j.scale;
-          quantize_ternary(j.type, v.data(), out, n, k);
+            // Blocks never span rows, so rows quantize independently.
+#pragma omp parallel for schedule(static)
+          for (int64_t r = 0; r < nr; ++r) {
+            quantize_ternary(j.type, v.data() + r * k, out + r * row_bytes, k, k);
+          }
           break;
         default:  // F16: the dequantized ternary weights
           for (int64_t i = 0; i < n; ++i) {
