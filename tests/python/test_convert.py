@@ -209,3 +209,86 @@ def test_head_type_and_name(outdir):
     named = outdir / "named.gguf"
     run("convert", HF / "bitnet-large-style", "-o", named, "--name", "My Model", "-q")
     assert gguf.GGUFReader(named).fields["general.name"].contents() == "My Model"
+
+
+def read_safetensors(path):
+    raw = pathlib.Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header.pop("__metadata__", None)
+    return {k: (v, raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in header.items()}
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, (entry, blob) in tensors.items():
+        header[name] = {"dtype": entry["dtype"], "shape": entry["shape"], "data_offsets": [off, off + len(blob)]}
+        blobs.append(blob)
+        off += len(blob)
+    text = json.dumps(header).encode()
+    pathlib.Path(path).write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def copy_folder(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.name != "model.safetensors":
+            (dst / f.name).write_bytes(f.read_bytes())
+
+
+def test_sharded_checkpoint_converts_to_the_same_file(outdir):
+    """model.safetensors.index.json + two shards give the same GGUF as the single file."""
+    src = HF / "llama-ternary-packed"
+    dst = outdir / "sharded"
+    copy_folder(src, dst)
+    tensors = read_safetensors(src / "model.safetensors")
+    names = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    weight_map = {}
+    for file, part in shards.items():
+        write_safetensors(dst / file, {n: tensors[n] for n in part})
+        weight_map.update({n: file for n in part})
+    (dst / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    out = outdir / "sharded.gguf"
+    run("convert", dst, "-o", out, "-q", "--name", "llama-ternary-packed")
+    assert out.read_bytes() == convert("llama-ternary-packed", "i2_s", outdir).read_bytes()
+
+
+def test_llama3_rope_scaling_writes_rope_freqs_and_runs(outdir):
+    """rope_scaling llama3: rope_freqs.weight as llama.cpp's converter computes it; the engine uses it."""
+    dst = outdir / "rope-llama3"
+    copy_folder(HF / "llama-ternary-packed", dst)
+    (dst / "model.safetensors").write_bytes((HF / "llama-ternary-packed" / "model.safetensors").read_bytes())
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                           "original_max_position_embeddings": 64}
+    (dst / "config.json").write_text(json.dumps(cfg))
+    out = outdir / "rope-llama3.gguf"
+    run("convert", dst, "-o", out, "-q")
+    r, ts = tensors(out)
+    got = np.asarray(ts["rope_freqs.weight"].data, dtype=np.float32)
+    # llama.cpp convert_hf_to_gguf.py (LlamaModel, rope_type llama3)
+    import math
+    dim, base = 64, 10000.0
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    low_wl, high_wl = 64 / 1.0, 64 / 4.0
+    want = []
+    for f in freqs:
+        wl = 2 * math.pi / f
+        if wl < high_wl:
+            want.append(1.0)
+        elif wl > low_wl:
+            want.append(8.0)
+        else:
+            smooth = (64 / wl - 1.0) / (4.0 - 1.0)
+            want.append(1 / ((1 - smooth) / 8.0 + smooth))
+    np.testing.assert_allclose(got, np.array(want, dtype=np.float32), rtol=1e-6)
+    assert got.min() == 1.0 and got.max() == 8.0
+    tokens = ",".join(str(t) for t in range(1, 40))
+    run("eval", "-m", out, "--tokens", tokens, "--out", outdir / "rope.bin")
+    run("eval", "-m", convert("llama-ternary-packed", "i2_s", outdir), "--tokens", tokens, "--out", outdir / "norope.bin")
+    a = np.fromfile(outdir / "rope.bin", dtype="<f4").reshape(39, -1)
+    b = np.fromfile(outdir / "norope.bin", dtype="<f4").reshape(39, -1)
+    assert np.isfinite(a).all()
+    assert np.array_equal(a[0], b[0])  # position 0: no rotation either way
+    assert not np.array_equal(a[-1], b[-1])  # later positions: the factors change the angles
