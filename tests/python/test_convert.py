@@ -292,3 +292,37 @@ def test_llama3_rope_scaling_writes_rope_freqs_and_runs(outdir):
     assert np.isfinite(a).all()
     assert np.array_equal(a[0], b[0])  # position 0: no rotation either way
     assert not np.array_equal(a[-1], b[-1])  # later positions: the factors change the angles
+
+
+# (folder, a reference set recorded on the folder's own tokens)
+TOKENIZED = [("bitnet-b158-bf16", "bitnet-b158-bf16"), ("bitnet-b158-packed", "bitnet-b158-packed"),
+             ("llama-ternary-packed", "llama-ternary-packed"), ("bitnet-large-style", "bitnet-large-i2s")]
+
+
+@pytest.mark.parametrize("folder,ref_set", TOKENIZED, ids=[t[0] for t in TOKENIZED])
+def test_converted_tokenizer_gives_the_reference_tokens(folder, ref_set, outdir):
+    model = convert(folder, "i2_s", outdir)
+    for prompt in PROMPTS:
+        meta = json.loads((LOGITS / f"{ref_set}.{prompt}.json").read_text())
+        args = ["tokenize", "-m", model, "-p", meta["prompt"], "--ids"]
+        args += ["--parse-special"] if meta["parse_special"] else []
+        args += [] if meta["add_bos"] else ["--no-bos"]
+        ids = json.loads(run(*args).stdout)
+        assert ids == meta["tokens"], f"{folder} {prompt}"
+
+
+GREEDY = [("llama-ternary-packed", "llama-ternary-i2s"), ("bitnet-large-style", "bitnet-large-i2s"),
+          ("bitnet-b158-bf16", "bitnet-b158-i2s")]
+
+
+@pytest.mark.parametrize("folder,ref_set", GREEDY, ids=[t[0] for t in GREEDY])
+def test_greedy_continuation_equals_bitnet_cpp(folder, ref_set, outdir):
+    """From the prompt text through our converted tokenizer: bitnet.cpp's 8 greedy tokens."""
+    model = convert(folder, "i2_s", outdir)
+    for prompt in PROMPTS:
+        meta = json.loads((LOGITS / f"{ref_set}.{prompt}.json").read_text())
+        greedy = meta["greedy"]
+        r = subprocess.run([BIN, "run", "-m", str(model), "-p", meta["prompt"], "-n", str(greedy["n_requested"]),
+                            "--temp", "0", "-t", "1"], capture_output=True)
+        assert r.returncode == 0, r.stderr.decode()
+        assert r.stdout.decode("utf-8", "replace") == greedy["text"], f"{folder} {prompt}"
