@@ -326,3 +326,28 @@ def test_greedy_continuation_equals_bitnet_cpp(folder, ref_set, outdir):
                             "--temp", "0", "-t", "1"], capture_output=True)
         assert r.returncode == 0, r.stderr.decode()
         assert r.stdout.decode("utf-8", "replace") == greedy["text"], f"{folder} {prompt}"
+
+
+def test_progress_bar_only_on_a_terminal(outdir):
+    import os
+    import pty
+    master, slave = pty.openpty()
+    out = outdir / "tty.gguf"
+    p = subprocess.Popen([BIN, "convert", str(HF / "bitnet-large-style"), "-o", str(out)], stderr=slave,
+                         stdout=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert p.wait() == 0
+    os.close(master)
+    text = b"".join(chunks).decode()
+    assert "\rconvert: [" in text and "100%" in text, text
+    plain = run("convert", HF / "bitnet-large-style", "-o", outdir / "notty.gguf").stderr
+    assert "\r" not in plain and "convert: " in plain and "arch bitnet" in plain
