@@ -803,7 +803,13 @@ ConvertSummary convert_checkpoint(const ConvertOptions& options) {
     throw Error(ErrorCategory::config, "--head-type must be f16, q8_0 or q6_k");
   }
   Converter c(options);
-  return c.run();
+  try {
+    return c.run();
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON value of an unexpected type somewhere in the folder's config files.
+    throw Error(ErrorCategory::model,
+                options.hf_dir + ": unexpected value in a JSON file: " + std::string(e.what()));
+  }
 }
 
 }  // namespace bitnet::convert

@@ -228,8 +228,27 @@ nlohmann::json read_json_file(const std::string& path, bool required) {
   }
 }
 
+namespace {
+TokenizerResult write_hf_tokenizer_impl(gguf::GgufWriter& w, const std::string& dir,
+                                        int64_t n_vocab,
+                                        const std::function<void(const std::string&)>& warn);
+}  // namespace
+
 TokenizerResult write_hf_tokenizer(gguf::GgufWriter& w, const std::string& dir, int64_t n_vocab,
                                    const std::function<void(const std::string&)>& warn) {
+  try {
+    return write_hf_tokenizer_impl(w, dir, n_vocab, warn);
+  } catch (const json::exception& e) {
+    fail_tok(dir, std::string("unexpected structure in tokenizer.json / tokenizer_config.json / "
+                              "generation_config.json: ") +
+                      e.what());
+  }
+}
+
+namespace {
+TokenizerResult write_hf_tokenizer_impl(gguf::GgufWriter& w, const std::string& dir,
+                                        int64_t n_vocab,
+                                        const std::function<void(const std::string&)>& warn) {
   const std::string tj_path = (fs::path(dir) / "tokenizer.json").string();
   const std::string spm_path = (fs::path(dir) / "tokenizer.model").string();
   const json tcfg = read_json_file((fs::path(dir) / "tokenizer_config.json").string(), false);
@@ -410,5 +429,6 @@ TokenizerResult write_hf_tokenizer(gguf::GgufWriter& w, const std::string& dir, 
   }
   return result;
 }
+}  // namespace
 
 }  // namespace bitnet::convert

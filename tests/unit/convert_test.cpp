@@ -309,6 +309,26 @@ TEST_F(ConvertBadInput, PlainLlamaNeedsForceQuantize) {
   EXPECT_TRUE(fs::exists(root_ / "out.gguf"));
 }
 
+TEST_F(ConvertBadInput, JsonValuesOfTheWrongType) {
+  const auto dir = copy("llama-ternary-packed");
+  json cfg = json::parse(std::ifstream(dir / "config.json"));
+  cfg["tie_word_embeddings"] = "no";
+  std::ofstream(dir / "config.json") << cfg.dump();
+  expect_has(convert_error(dir), ": unexpected value in a JSON file: ");
+
+  const auto dir2 = copy("bitnet-b158-bf16");
+  std::ifstream in(dir2 / "tokenizer.json");
+  json tj = json::parse(in);
+  in.close();
+  tj["added_tokens"][0]["id"] = "zero";
+  std::ofstream(dir2 / "tokenizer.json") << tj.dump();
+  expect_has(convert_error(dir2), "unexpected structure in tokenizer.json");
+
+  const auto dir3 = copy("bitnet-large-style");
+  std::ofstream(dir3 / "config.json") << "{ not json";
+  expect_has(convert_error(dir3), "config.json: not valid JSON");
+}
+
 TEST_F(ConvertBadInput, CliReportsErrorWithExitCodeOne) {
   const auto dir = copy("llama-ternary-packed");
   fs::remove(dir / "config.json");
