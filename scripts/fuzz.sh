@@ -5,6 +5,7 @@
 #   fuzz_trace_filter: the BITNET_TRACE_FILTER grammar, N/6 seconds
 #   fuzz_safetensors: the safetensors and SentencePiece readers of `bitnet convert`, N/6 seconds
 #     (10 s in CI), seeded with the fixtures' model.safetensors headers
+#   fuzz_json_prefix:  the incremental JSON validator of response_format json_object, N/6 seconds
 # Usage: scripts/fuzz.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +13,14 @@ seconds=${1:-60}
 fixtures=${BITNET_FIXTURES:-../shared/fixtures}
 export BITNET_FIXTURES=$fixtures
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j 2 --target fuzz_gguf fuzz_tokenizer fuzz_trace_filter fuzz_safetensors
+cmake --build --preset fuzz -j 2 --target fuzz_gguf fuzz_tokenizer fuzz_trace_filter fuzz_json_prefix fuzz_safetensors
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-mkdir -p "$corpus/gguf" "$corpus/tokenizer" "$corpus/trace_filter" "$corpus/safetensors"
+mkdir -p "$corpus/gguf" "$corpus/tokenizer" "$corpus/trace_filter" "$corpus/json_prefix" "$corpus/safetensors"
 printf '0-3:*,*:logits' >"$corpus/trace_filter/seed1"
 printf 'ffn_*' >"$corpus/trace_filter/seed2"
+printf '\000{"a": [1, -2.5e3, true, null, {"b": "\\u00e9\303\251"}]}' >"$corpus/json_prefix/seed1"
+printf '\001[0, "x\\n", {}]' >"$corpus/json_prefix/seed2"
 find "$fixtures" -name '*.gguf' -exec cp {} "$corpus/gguf"/ \;
 # Large seeds are truncated to their header and metadata, which is where the parser works.
 for f in "$corpus"/gguf/*.gguf; do head -c 1048576 "$f" >"$f.head" && mv "$f.head" "$f"; done
@@ -30,6 +33,9 @@ echo "fuzz_tokenizer: no finding in $((seconds / 2)) s"
 build-fuzz/bin/fuzz_trace_filter -max_total_time="$((seconds / 6))" -max_len=256 -rss_limit_mb=2048 -timeout=10 \
   -print_final_stats=1 "$corpus/trace_filter"
 echo "fuzz_trace_filter: no finding in $((seconds / 6)) s"
+build-fuzz/bin/fuzz_json_prefix -max_total_time="$((seconds / 6))" -max_len=4096 -rss_limit_mb=2048 -timeout=10 \
+  -print_final_stats=1 "$corpus/json_prefix"
+echo "fuzz_json_prefix: no finding in $((seconds / 6)) s"
 # Seeds: each fixture checkpoint's header and the first KB of its data; a tokenizer.model.
 i=0
 for f in $(find "$fixtures" -name 'model.safetensors'); do

@@ -10,7 +10,8 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libpcre2-dev libomp-dev
   clang-14 libclang-rt-14-dev
   b3sum tmux python3-venv
-  chromium fonts-dejavu-core
+  chromium chromium-driver fonts-dejavu-core
+  libcpp-httplib-dev nginx
 )
 
 missing=()

@@ -19,6 +19,7 @@ void register_bench(CLI::App& app);
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_serve(CLI::App& app);
 
 // `--poll 0..100` (llama.cpp's flag): how long idle threads spin before sleeping. main() applies it
 // before anything runs (kernels::apply_omp_wait_defaults); the subcommands only declare it.

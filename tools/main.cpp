@@ -1,6 +1,7 @@
 // build/bin/bitnet: one binary, one subcommand per job (run, chat, tokenize, inspect, ...).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "bitnet/error.hpp"
@@ -18,8 +19,19 @@ CLI::Option* add_poll_option(CLI::App& cmd) {
 }
 }  // namespace bitnet::tools
 
+namespace {
+// llama.cpp's multi-letter short flags, which CLI11 cannot declare, as their long names.
+void translate_llama_short_flags(int argc, char** argv) {
+  static char parallel[] = "--parallel";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "-np") == 0) argv[i] = parallel;
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   bitnet::kernels::apply_omp_wait_defaults(argv);  // docs/performance.md, "Threads"
+  translate_llama_short_flags(argc, argv);
   CLI::App app{"bitnet: inference and cross-validation for BitNet b1.58 models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", BITNET_CLI_VERSION);
@@ -33,6 +45,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_run(app);
   bitnet::tools::register_chat(app);
   bitnet::tools::register_convert(app);
+  bitnet::tools::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

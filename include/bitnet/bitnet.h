@@ -154,13 +154,16 @@ typedef enum bitnet_numerics {
 } bitnet_numerics;
 
 typedef struct bitnet_context_params {
-  int32_t n_ctx;     /* KV cache size in tokens; 0 = the model's training context */
+  int32_t n_ctx;     /* KV cache size in tokens; 0 = the model's training context. With several
+                        sequences: the total, each holds n_ctx / n_seq_max positions */
   int32_t n_threads; /* threads for evaluation; 0 = all cores of this machine */
   int32_t numerics;  /* a bitnet_numerics value; BITNET_NUMERICS_REFERENCE by default */
   bool kv_f32;       /* F32 KV cache instead of F16 (the references use F16) */
+  int32_t n_seq_max; /* independent sequences for bitnet_batch_decode (ids 0..n_seq_max-1); 1 */
 } bitnet_context_params;
 
-/* Defaults: n_ctx 0 (training context), n_threads 0 (all cores), reference numerics, F16 cache. */
+/* Defaults: n_ctx 0 (training context), n_threads 0 (all cores), reference numerics, F16 cache,
+ * one sequence. */
 BITNET_API bitnet_context_params bitnet_context_default_params(void);
 
 /* Creates a context over model (which must outlive it). params may be NULL (defaults).
@@ -201,6 +204,52 @@ BITNET_API int32_t bitnet_n_logits_rows(const bitnet_context* ctx);
 /* Row i of the last evaluation's logits (n_vocab floats; i = -1 is the last row), or NULL (with
  * bitnet_last_error) when i is out of range. Valid until the next eval on this context. */
 BITNET_API const float* bitnet_get_logits(const bitnet_context* ctx, int32_t i);
+
+/* ---- batches of several sequences ---------------------------------------------------------- */
+/* A batch holds tokens of independent sequences (each: token, position, sequence id, whether to
+ * compute its logits), like llama_batch; bitnet_batch_decode evaluates all of them in one forward
+ * pass, reading each weight matrix once. Attention stays within each sequence, whose positions
+ * must continue it: the first token of sequence s in a batch has position
+ * bitnet_kv_seq_n_past(ctx, s), the next one +1, and so on. With BITNET_NUMERICS_FAST a
+ * sequence's logits are bit-identical whether it is decoded alone or with others (any order, any
+ * thread count); reference numerics depend on the batch's size, as the reference's do.
+ * bitnet_eval on such a context uses sequence 0. */
+
+typedef struct bitnet_batch bitnet_batch; /* opaque: up to n_tokens_max tokens */
+
+/* A batch for up to n_tokens_max tokens, or NULL (bitnet_last_error) for n_tokens_max < 1. */
+BITNET_API bitnet_batch* bitnet_batch_init(int32_t n_tokens_max);
+/* Frees a batch (NULL is ignored). */
+BITNET_API void bitnet_batch_free(bitnet_batch* batch);
+/* Empties the batch (capacity kept). */
+BITNET_API void bitnet_batch_clear(bitnet_batch* batch);
+/* Tokens in the batch; 0 for NULL. */
+BITNET_API int32_t bitnet_batch_n_tokens(const bitnet_batch* batch);
+/* Appends one token (the argument order of llama.cpp's common_batch_add). Errors:
+ * INVALID_ARGUMENT (NULL, pos or seq_id < 0), CONTEXT_FULL (the batch holds n_tokens_max). */
+BITNET_API bitnet_status bitnet_batch_add(bitnet_batch* batch, bitnet_token token, int32_t pos,
+                                          int32_t seq_id, bool logits);
+
+/* Evaluates the batch. Nothing changes on error. Errors: INVALID_ARGUMENT (empty batch, token id
+ * outside the vocabulary, seq_id >= n_seq_max, a position that does not continue its sequence:
+ * the message names the batch index), CONTEXT_FULL (a sequence would exceed its n_ctx share),
+ * OUT_OF_MEMORY. */
+BITNET_API bitnet_status bitnet_batch_decode(bitnet_context* ctx, const bitnet_batch* batch);
+
+/* The logits (n_vocab floats) of token i of the last decoded batch, which must have had logits
+ * set (as llama_get_logits_ith); i = -1 is the last such token. NULL (bitnet_last_error)
+ * otherwise. Valid until the next evaluation on this context. */
+BITNET_API const float* bitnet_batch_get_logits(const bitnet_context* ctx, int32_t i);
+
+/* Sequences of the context (n_seq_max) and the positions each can hold (n_ctx / n_seq_max);
+ * 0 for NULL. */
+BITNET_API int32_t bitnet_context_n_seq_max(const bitnet_context* ctx);
+BITNET_API int32_t bitnet_context_n_ctx_seq(const bitnet_context* ctx);
+/* Positions of sequence seq_id in the KV cache, or -1 (bitnet_last_error) for a bad id/NULL. */
+BITNET_API int32_t bitnet_kv_seq_n_past(const bitnet_context* ctx, int32_t seq_id);
+/* Keeps the first n_past positions of sequence seq_id (0 empties it). Errors: INVALID_ARGUMENT. */
+BITNET_API bitnet_status bitnet_kv_seq_truncate(bitnet_context* ctx, int32_t seq_id,
+                                                int32_t n_past);
 
 /* ---- sampling ------------------------------------------------------------------------------ */
 

@@ -111,6 +111,7 @@ struct ModelParams {
 };
 
 class Engine;
+class BatchContext;
 struct ChatMessage;
 
 class Model {
@@ -140,11 +141,15 @@ class Model {
                                   std::string_view template_name = "auto") const;
 
   struct Impl;
+  // The library's own front-ends (the server) reach the engine's internals through this; Impl is
+  // not part of the API.
+  const Impl& internals() const { return *impl_; }
 
  private:
   explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
   friend class Engine;
+  friend class BatchContext;
 };
 
 struct EngineConfig {
@@ -265,6 +270,62 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+// ---- Several sequences in one forward pass (what a server's continuous batching runs)
+//
+//   bitnet::BatchContext ctx(model, {.n_ctx = 4096, .n_seq_max = 4});
+//   std::vector<bitnet::BatchToken> batch = {{token_a, /*seq_id=*/0, /*pos=*/ctx.n_past(0), true},
+//                                            {token_b, /*seq_id=*/1, /*pos=*/ctx.n_past(1), true}};
+//   ctx.decode(batch);               // each weight matrix is read once for both sequences
+//   auto logits_a = ctx.logits(0);   // rows of the tokens with `logits` set, in batch order
+struct BatchConfig {
+  // Total KV cells, split evenly: each sequence holds up to n_ctx / n_seq_max positions (as
+  // llama.cpp's per-sequence context with a non-unified KV cache).
+  int32_t n_ctx = 4096;
+  int32_t n_seq_max = 4;  // sequence ids 0..n_seq_max-1
+  int n_threads = 0;      // 0 = every hardware thread
+  bool kv_f16 = true;
+  // false (the default here): fast numerics, batch-invariant: a sequence's logits are
+  // bit-identical whether it is decoded alone or with others, at any row, with any thread count.
+  // true: the reference's float details, which depend on the batch's size.
+  bool reference_numerics = false;
+};
+
+struct BatchToken {
+  TokenId token = 0;
+  int32_t seq_id = 0;
+  int32_t pos = 0;      // must be n_past(seq_id), then +1 per later token of that sequence
+  bool logits = false;  // compute this token's logits
+};
+
+class BatchContext {
+ public:
+  // Throws Error(config) for a bad config (n_ctx < n_seq_max, n_seq_max < 1, ...).
+  explicit BatchContext(const Model& model, const BatchConfig& config = {});
+  ~BatchContext();
+  BatchContext(BatchContext&&) noexcept;
+  BatchContext& operator=(BatchContext&&) noexcept;
+
+  // Evaluates the batch. Throws Error(config) for an empty batch, an id outside the vocabulary,
+  // a bad sequence id or a position that does not continue its sequence, Error(capacity) when a
+  // sequence would exceed n_ctx_seq(); nothing changes then.
+  void decode(std::span<const BatchToken> batch);
+  int32_t n_logits() const;  // rows of the last decode
+  // Row i (n_vocab floats) of the last decode; throws Error(config) when out of range.
+  std::span<const float> logits(int32_t i) const;
+
+  int32_t n_past(int32_t seq_id) const;
+  int32_t n_ctx_seq() const;  // positions each sequence can hold
+  int32_t n_seq_max() const;
+  void seq_truncate(int32_t seq_id, int32_t n_past);  // keep the first n_past positions
+  void seq_clear(int32_t seq_id);
+  const Model& model() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant"
   std::string content;
@@ -299,6 +360,9 @@ class Chat {
 #ifndef BITNET_API_NO_NAMESPACE_ALIASES
 namespace bitnet {
 using api::available_devices;
+using api::BatchConfig;
+using api::BatchContext;
+using api::BatchToken;
 using api::Chat;
 using api::ChatMessage;
 using api::Device;

@@ -44,7 +44,10 @@ struct GenerationConfig {
   float top_p = 0.95f;          // 1 = off
   float min_p = 0.05f;          // 0 = off
   float repeat_penalty = 1.0f;  // 1 = off
-  int32_t repeat_last_n = 64;   // window of the penalty in tokens; 0 = off, -1 = the whole context
+  int32_t repeat_last_n = 64;   // window of the penalties in tokens; 0 = off, -1 = the whole context
+  // OpenAI's penalties over the same window: logit -= count * frequency + (count > 0) * presence.
+  float frequency_penalty = 0.0f;  // [-2, 2]; 0 = off
+  float presence_penalty = 0.0f;   // [-2, 2]; 0 = off
   // same seed + same threads + same prompt = same text. kRandomSeed: BITNET_SEED if set, else 42
   // under BITNET_DETERMINISTIC=1, else a random draw.
   uint32_t seed = kRandomSeed;

@@ -35,6 +35,13 @@ struct bitnet_context {
   bitnet::ContextOptions options;
   std::unique_ptr<bitnet::Context> context;
   bool evaluated = false;
+  // After bitnet_batch_decode: the logits row of each batch index (-1: no logits asked).
+  std::vector<int32_t> batch_rows;
+};
+
+struct bitnet_batch {
+  std::vector<bitnet::BatchToken> tokens;
+  size_t capacity = 0;
 };
 
 struct bitnet_sampler {
@@ -355,6 +362,7 @@ BITNET_API bitnet_context_params bitnet_context_default_params(void) {
   p.n_threads = 0;
   p.numerics = BITNET_NUMERICS_REFERENCE;
   p.kv_f32 = false;
+  p.n_seq_max = 1;
   return p;
 }
 
@@ -371,12 +379,23 @@ BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
     if (p.n_ctx < 0 || p.n_threads < 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_context_create: n_ctx and n_threads must be >= 0");
+    if (p.n_seq_max < 1)
+      return fail(
+          BITNET_ERR_INVALID_ARGUMENT,
+          "bitnet_context_create: n_seq_max must be >= 1, got " + std::to_string(p.n_seq_max));
     if (p.numerics != BITNET_NUMERICS_REFERENCE && p.numerics != BITNET_NUMERICS_FAST)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_create: unknown numerics " +
                                                    std::to_string(static_cast<int>(p.numerics)));
     bitnet::ContextOptions options;
-    options.n_ctx =
+    const int32_t n_ctx_total =
         p.n_ctx > 0 ? p.n_ctx : static_cast<int32_t>(model->model->config().n_ctx_train);
+    if (n_ctx_total < p.n_seq_max)
+      return fail(BITNET_ERR_INVALID_ARGUMENT,
+                  "bitnet_context_create: n_ctx " + std::to_string(n_ctx_total) +
+                      " holds less than one position per sequence (n_seq_max " +
+                      std::to_string(p.n_seq_max) + ")");
+    options.n_seq = p.n_seq_max;
+    options.n_ctx = n_ctx_total / p.n_seq_max;
     options.n_threads = p.n_threads > 0 ? p.n_threads : bitnet::capi::default_threads();
     options.numerics =
         p.numerics == BITNET_NUMERICS_FAST ? bitnet::Numerics::Fast : bitnet::Numerics::Reference;
@@ -395,7 +414,7 @@ BITNET_API void bitnet_context_free(bitnet_context* ctx) {
 }
 
 BITNET_API int32_t bitnet_context_n_ctx(const bitnet_context* ctx) {
-  return ctx ? ctx->context->n_ctx() : 0;
+  return ctx ? ctx->context->n_ctx() * ctx->context->n_seq() : 0;
 }
 BITNET_API int32_t bitnet_context_n_past(const bitnet_context* ctx) {
   return ctx ? ctx->context->n_past() : 0;
@@ -409,9 +428,9 @@ BITNET_API bitnet_status bitnet_context_set_n_threads(bitnet_context* ctx, int32
     if (ctx == nullptr || n_threads < 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT,
                   "bitnet_context_set_n_threads: ctx is NULL or n_threads < 0");
-    if (ctx->context->n_past() != 0)
+    if (ctx->context->n_past_total() != 0)
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_set_n_threads: the KV cache holds " +
-                                                   std::to_string(ctx->context->n_past()) +
+                                                   std::to_string(ctx->context->n_past_total()) +
                                                    " positions; call bitnet_context_reset first");
     auto options = ctx->options;
     options.n_threads = n_threads > 0 ? n_threads : bitnet::capi::default_threads();
@@ -451,6 +470,122 @@ BITNET_API bitnet_status bitnet_eval(bitnet_context* ctx, const bitnet_token* to
       return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_eval: ctx/tokens NULL or n_tokens <= 0");
     ctx->context->eval({tokens, static_cast<size_t>(n_tokens)}, all_logits);
     ctx->evaluated = true;
+    ctx->batch_rows.clear();
+    return BITNET_OK;
+  });
+}
+
+// ---- batches
+
+BITNET_API bitnet_batch* bitnet_batch_init(int32_t n_tokens_max) {
+  if (n_tokens_max < 1) {
+    fail(BITNET_ERR_INVALID_ARGUMENT,
+         "bitnet_batch_init: n_tokens_max must be >= 1, got " + std::to_string(n_tokens_max));
+    return nullptr;
+  }
+  try {
+    auto batch = std::make_unique<bitnet_batch>();
+    batch->tokens.reserve(static_cast<size_t>(n_tokens_max));
+    batch->capacity = static_cast<size_t>(n_tokens_max);
+    return batch.release();
+  } catch (const std::bad_alloc&) {
+    fail(BITNET_ERR_OUT_OF_MEMORY, "bitnet_batch_init: out of memory");
+    return nullptr;
+  }
+}
+
+BITNET_API void bitnet_batch_free(bitnet_batch* batch) {
+  delete batch;
+}
+
+BITNET_API void bitnet_batch_clear(bitnet_batch* batch) {
+  if (batch) batch->tokens.clear();
+}
+
+BITNET_API int32_t bitnet_batch_n_tokens(const bitnet_batch* batch) {
+  return batch ? static_cast<int32_t>(batch->tokens.size()) : 0;
+}
+
+BITNET_API bitnet_status bitnet_batch_add(bitnet_batch* batch, bitnet_token token, int32_t pos,
+                                          int32_t seq_id, bool logits) {
+  if (batch == nullptr || pos < 0 || seq_id < 0)
+    return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_add: batch NULL, pos " +
+                                                 std::to_string(pos) + " or seq_id " +
+                                                 std::to_string(seq_id) + " negative");
+  if (batch->tokens.size() >= batch->capacity)
+    return fail(BITNET_ERR_CONTEXT_FULL, "bitnet_batch_add: the batch is full (n_tokens_max " +
+                                             std::to_string(batch->capacity) + ")");
+  batch->tokens.push_back(bitnet::BatchToken{token, seq_id, pos, logits});
+  return BITNET_OK;
+}
+
+BITNET_API bitnet_status bitnet_batch_decode(bitnet_context* ctx, const bitnet_batch* batch) {
+  return guarded("bitnet_batch_decode", [&] {
+    if (ctx == nullptr || batch == nullptr)
+      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_decode: ctx or batch is NULL");
+    if (batch->tokens.empty())
+      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_decode: the batch is empty");
+    ctx->context->decode(batch->tokens);
+    ctx->evaluated = true;
+    ctx->batch_rows.resize(batch->tokens.size());
+    int32_t row = 0;
+    for (size_t i = 0; i < batch->tokens.size(); ++i)
+      ctx->batch_rows[i] = batch->tokens[i].logits ? row++ : -1;
+    return BITNET_OK;
+  });
+}
+
+BITNET_API const float* bitnet_batch_get_logits(const bitnet_context* ctx, int32_t i) {
+  if (ctx == nullptr || ctx->batch_rows.empty()) {
+    fail(BITNET_ERR_INVALID_ARGUMENT,
+         "bitnet_batch_get_logits: no batch decoded on this context (or ctx NULL)");
+    return nullptr;
+  }
+  const auto n = static_cast<int32_t>(ctx->batch_rows.size());
+  if (i == -1) {
+    for (i = n - 1; i >= 0 && ctx->batch_rows[static_cast<size_t>(i)] < 0; --i) {
+    }
+  }
+  if (i < 0 || i >= n || ctx->batch_rows[static_cast<size_t>(i)] < 0) {
+    fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_get_logits: batch token " + std::to_string(i) +
+                                          " is outside [0, " + std::to_string(n) +
+                                          ") or had no logits requested");
+    return nullptr;
+  }
+  return ctx->context->logits_row(ctx->batch_rows[static_cast<size_t>(i)]).data();
+}
+
+BITNET_API int32_t bitnet_context_n_seq_max(const bitnet_context* ctx) {
+  return ctx ? ctx->context->n_seq() : 0;
+}
+
+BITNET_API int32_t bitnet_context_n_ctx_seq(const bitnet_context* ctx) {
+  return ctx ? ctx->context->n_ctx() : 0;
+}
+
+BITNET_API int32_t bitnet_kv_seq_n_past(const bitnet_context* ctx, int32_t seq_id) {
+  if (ctx == nullptr || seq_id < 0 || seq_id >= ctx->context->n_seq()) {
+    fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_kv_seq_n_past: sequence id " +
+                                          std::to_string(seq_id) + " outside [0, " +
+                                          std::to_string(ctx ? ctx->context->n_seq() : 0) + ")");
+    return -1;
+  }
+  return ctx->context->n_past(seq_id);
+}
+
+BITNET_API bitnet_status bitnet_kv_seq_truncate(bitnet_context* ctx, int32_t seq_id,
+                                                int32_t n_past) {
+  return guarded("bitnet_kv_seq_truncate", [&] {
+    if (ctx == nullptr || seq_id < 0 || seq_id >= ctx->context->n_seq())
+      return fail(BITNET_ERR_INVALID_ARGUMENT,
+                  "bitnet_kv_seq_truncate: ctx NULL or sequence id " + std::to_string(seq_id) +
+                      " outside [0, " + std::to_string(ctx ? ctx->context->n_seq() : 0) + ")");
+    const int32_t used = ctx->context->n_past(seq_id);
+    if (n_past < 0 || n_past > used)
+      return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_kv_seq_truncate: n_past " +
+                                                   std::to_string(n_past) + " outside [0, " +
+                                                   std::to_string(used) + "]");
+    ctx->context->truncate(n_past, seq_id);
     return BITNET_OK;
   });
 }

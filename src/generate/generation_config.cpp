@@ -80,6 +80,10 @@ void GenerationConfig::validate() const {
   if (!(min_p >= 0.0f && min_p <= 1.0f)) bad_field("min_p", "must be in [0, 1]", str(min_p));
   if (!std::isfinite(repeat_penalty) || repeat_penalty <= 0.0f)
     bad_field("repeat_penalty", "must be a finite number > 0 (1 = off)", str(repeat_penalty));
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
+    bad_field("frequency_penalty", "must be in [-2, 2] (0 = off)", str(frequency_penalty));
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
+    bad_field("presence_penalty", "must be in [-2, 2] (0 = off)", str(presence_penalty));
   if (repeat_last_n < -1)
     bad_field("repeat_last_n", "must be >= 0 (or -1 for the whole context)",
               std::to_string(repeat_last_n));

@@ -39,7 +39,9 @@ double Sampler::uniform() {
 }
 
 TokenId Sampler::sample(std::span<const float> logits, std::span<const TokenId> history) {
-  const bool penalize = config_.repeat_penalty != 1.0f && config_.repeat_last_n != 0;
+  const bool penalize = (config_.repeat_penalty != 1.0f || config_.frequency_penalty != 0.0f ||
+                         config_.presence_penalty != 0.0f) &&
+                        config_.repeat_last_n != 0;
   if (config_.temperature == 0.0f && !penalize) return argmax(logits);
 
   candidates_.resize(logits.size());
@@ -59,19 +61,23 @@ TokenId Sampler::sample(std::span<const float> logits, std::span<const TokenId> 
   return draw();
 }
 
-// llama.cpp's rule: a positive logit is divided by the penalty, a negative one multiplied, once
-// per distinct token of the window. Candidates are still in id order here.
+// llama.cpp's penalties sampler: once per distinct token of the window, a positive logit is
+// divided by the repeat penalty and a negative one multiplied, then the OpenAI penalties subtract
+// count * frequency_penalty + presence_penalty. Candidates are still in id order here.
 void Sampler::apply_repeat_penalty(std::span<const TokenId> history) {
   size_t window = history.size();
   if (config_.repeat_last_n > 0)
     window = std::min(window, static_cast<size_t>(config_.repeat_last_n));
   penalized_.assign(history.end() - static_cast<std::ptrdiff_t>(window), history.end());
   std::sort(penalized_.begin(), penalized_.end());
-  penalized_.erase(std::unique(penalized_.begin(), penalized_.end()), penalized_.end());
-  for (const TokenId id : penalized_) {
+  for (size_t i = 0; i < penalized_.size();) {
+    const TokenId id = penalized_[i];
+    size_t count = 0;
+    while (i < penalized_.size() && penalized_[i] == id) ++count, ++i;
     if (id < 0 || static_cast<size_t>(id) >= candidates_.size()) continue;
     float& logit = candidates_[static_cast<size_t>(id)].logit;
     logit = logit <= 0.0f ? logit * config_.repeat_penalty : logit / config_.repeat_penalty;
+    logit -= static_cast<float>(count) * config_.frequency_penalty + config_.presence_penalty;
   }
 }
 

@@ -67,20 +67,17 @@ void CpuForward::reserve(int64_t n_tokens) {
   capacity_ = n_tokens;
 }
 
-void CpuForward::embed(std::span<const int32_t> tokens, int64_t first_pos, float* residual) {
+void CpuForward::embed(std::span<const int32_t> tokens, const LayerBatch& batch) {
   for (size_t t = 0; t < tokens.size(); ++t) {
-    model_.weights().token_embd.dequantize_row_to(tokens[t],
-                                                  residual + static_cast<int64_t>(t) * c_.n_embd);
+    model_.weights().token_embd.dequantize_row_to(
+        tokens[t], batch.residual + static_cast<int64_t>(t) * c_.n_embd);
   }
-  LayerBatch batch;
-  batch.n_tokens = static_cast<int64_t>(tokens.size());
-  batch.first_pos = first_pos;
-  observe(-1, Stage::embeddings, batch, c_.n_embd, residual);
+  observe(-1, Stage::embeddings, batch, c_.n_embd, batch.residual);
   // RoPE tables for the batch's positions, shared by every layer.
   const float* freq_factors = model_.weights().rope_freqs;
   for (int64_t t = 0; t < batch.n_tokens; ++t) {
     float* cache = rope_cache_.data() + t * c_.n_rot;
-    const auto pos = static_cast<float>(first_pos + t);
+    const auto pos = static_cast<float>(batch.pos[t]);
     if (freq_factors != nullptr) {
       kernels::rope_cache_freq_factors_ref(pos, c_.n_rot, c_.rope_freq_base, c_.rope_freq_scale,
                                            freq_factors, cache);
@@ -180,13 +177,12 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
   rope(q_.data(), n, c_.n_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
   rope(k_.data(), n, n_kv_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
   for (int64_t t = 0; t < n; ++t) {
-    kv_.store(il, b.first_pos + t, k_.data() + t * n_kv_embd, v_.data() + t * n_kv_embd);
+    kv_.store(il, b.seq[t], b.pos[t], k_.data() + t * n_kv_embd, v_.data() + t * n_kv_embd);
   }
 
   const BatchNumerics& nm = b.numerics;
   const bool f16 = kv_.type() == KvType::F16;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_pad = padded_kv_length(b.first_pos + n, kv_.n_ctx());
   const int64_t n_ctx = kv_.n_ctx();
   const int64_t jobs = n * c_.n_head;
 #pragma omp parallel for num_threads(n_threads_) schedule(static)
@@ -194,28 +190,35 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
     const int64_t t = job / c_.n_head;
     const int64_t h = job % c_.n_head;
     const int64_t g = h / c_.n_gqa();
+    const int64_t seq = b.seq[t];
+    const int64_t pos = b.pos[t];
     const int thread = omp_get_thread_num();
     float* scores = scores_.data() + thread * n_ctx;
     float* qh = qh_.data() + thread * hd;
     const float* q = q_.data() + t * c_.n_embd + h * hd;
     for (int64_t d = 0; d < hd; ++d) qh[d] = nm.round_q_f16 ? round_to_fp16(q[d]) : q[d];
 
-    const int64_t n_att = b.first_pos + t + 1;  // causal: positions 0..pos
+    const int64_t n_att = pos + 1;  // causal: positions 0..pos
     for (int64_t j = 0; j < n_att; ++j) {
-      scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, j) + g * hd, qh, hd, nm.round_q_f16)
-                      : kernels::dot_f32_plain(kv_.k_f32(il, j) + g * hd, qh, hd);
+      scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, seq, j) + g * hd, qh, hd, nm.round_q_f16)
+                      : kernels::dot_f32_plain(kv_.k_f32(il, seq, j) + g * hd, qh, hd);
     }
     kernels::softmax_scaled(scores, n_att, scale);
     if (nm.round_probs_f16) {
       for (int64_t j = 0; j < n_att; ++j) scores[j] = round_to_fp16(scores[j]);
     }
-    const int64_t n_sum = nm.pv == DotOrder::VecDot ? n_pad : n_att;
+    // The reference pads its KV view for the whole batch (of this sequence), and the padded
+    // length decides which products vec_dot_f16 sums in double. Fast numerics pad for the row's
+    // own position, so that a row's result cannot depend on the batch it is in.
+    const int64_t view = nm.pad_per_row ? n_att : b.seq_end[seq];
+    const int64_t n_sum = nm.pv == DotOrder::VecDot ? padded_kv_length(view, n_ctx) : n_att;
     std::fill(scores + n_att, scores + n_sum, 0.0f);  // masked positions weigh exactly 0
 
     float* out = attn_.data() + t * c_.n_embd + h * hd;
     for (int64_t d = 0; d < hd; ++d) {
-      out[d] = f16 ? dot_f16(nm.pv, kv_.v_f16(il, g * hd + d), scores, n_sum, nm.round_probs_f16)
-                   : kernels::dot_f32_plain(kv_.v_f32(il, g * hd + d), scores, n_sum);
+      out[d] =
+          f16 ? dot_f16(nm.pv, kv_.v_f16(il, seq, g * hd + d), scores, n_sum, nm.round_probs_f16)
+              : kernels::dot_f32_plain(kv_.v_f32(il, seq, g * hd + d), scores, n_sum);
     }
   }
 }

@@ -23,8 +23,8 @@ class CpuForward final : public LayerBackend {
   // Grows the scratch buffers to hold a batch of n_tokens (no-op when they already do).
   void reserve(int64_t n_tokens);
 
-  // residual[t] = embedding of tokens[t].
-  void embed(std::span<const int32_t> tokens, int64_t first_pos, float* residual);
+  // residual[t] = embedding of tokens[t]; the RoPE tables of the batch's positions.
+  void embed(std::span<const int32_t> tokens, const LayerBatch& batch);
   void forward_layer(int64_t layer, const LayerBatch& batch) override;
   // Final norm of rows [row_begin, row_end) of the residual and the head: logits rows
   // [n_rows][n_vocab].

@@ -12,6 +12,7 @@ BatchNumerics batch_numerics(Numerics mode, const ModelConfig& c, bool f16_kv, i
     b.round_hidden_f16 = true;
     b.head = DotOrder::VecDot;
     b.ternary = kernels::SumOrder::blocks;
+    b.pad_per_row = true;
     return b;
   }
   b.round_q_f16 = f16_kv;

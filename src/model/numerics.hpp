@@ -27,6 +27,9 @@ struct BatchNumerics {
   DotOrder pv = DotOrder::Plain;
   DotOrder head = DotOrder::Plain;
   kernels::SumOrder ternary = kernels::SumOrder::reference;  // TQ block sums (I2_S has one order)
+  // The P.V sum's padded KV view ends at the row's own position (true) or at the batch's last
+  // position of the row's sequence (the reference).
+  bool pad_per_row = false;
 };
 
 // The reference is bitnet.cpp for I2_S weights and upstream llama.cpp for TQ1_0/TQ2_0.

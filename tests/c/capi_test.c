@@ -670,6 +670,122 @@ static void test_head_type(void) {
   for (v = 0; v < 8; ++v) CHECK(fabsf(last[1][v] - last[0][v]) < 0.5f);
 }
 
+/* Several sequences in one batch: every bitnet_batch_* / bitnet_kv_seq_* function, its error
+ * paths, and fast numerics' batch invariance (a sequence decoded with another gives the bits of
+ * the same sequence decoded alone). */
+static void test_batches(void) {
+  bitnet_model* model = NULL;
+  CHECK_EQ(bitnet_model_load(g_model, NULL, &model), BITNET_OK);
+  if (model == NULL) return;
+  bitnet_context_params p = bitnet_context_default_params();
+  CHECK_EQ(p.n_seq_max, 1);
+  p.n_ctx = 64;
+  p.n_seq_max = 2;
+  p.n_threads = 2;
+  p.numerics = BITNET_NUMERICS_FAST;
+  bitnet_context* ctx = NULL;
+  CHECK_EQ(bitnet_context_create(model, &p, &ctx), BITNET_OK);
+  CHECK_EQ(bitnet_context_n_seq_max(ctx), 2);
+  CHECK_EQ(bitnet_context_n_ctx_seq(ctx), 32);
+  CHECK_EQ(bitnet_context_n_ctx(ctx), 64);
+  CHECK_EQ(bitnet_context_n_seq_max(NULL), 0);
+  CHECK_EQ(bitnet_context_n_ctx_seq(NULL), 0);
+
+  bitnet_context_params bad = p;
+  bad.n_seq_max = 0;
+  bitnet_context* none = NULL;
+  CHECK_EQ(bitnet_context_create(model, &bad, &none), BITNET_ERR_INVALID_ARGUMENT);
+  bad.n_seq_max = 100;
+  CHECK_EQ(bitnet_context_create(model, &bad, &none), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK(none == NULL);
+
+  CHECK(bitnet_batch_init(0) == NULL);
+  CHECK(strstr(bitnet_last_error(), "n_tokens_max") != NULL);
+  bitnet_batch* batch = bitnet_batch_init(4);
+  CHECK(batch != NULL);
+  CHECK_EQ(bitnet_batch_n_tokens(batch), 0);
+  CHECK_EQ(bitnet_batch_n_tokens(NULL), 0);
+  CHECK_EQ(bitnet_batch_decode(ctx, batch), BITNET_ERR_INVALID_ARGUMENT); /* empty */
+  CHECK_EQ(bitnet_batch_decode(NULL, batch), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_batch_add(NULL, 1, 0, 0, true), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_batch_add(batch, 1, -1, 0, true), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_batch_add(batch, 1, 0, -1, true), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK(bitnet_batch_get_logits(ctx, 0) == NULL); /* nothing decoded yet */
+
+  /* Sequence 0: tokens a; sequence 1: tokens b; both in one batch, interleaved. */
+  const bitnet_token a[2] = {1, 450};
+  const bitnet_token b[2] = {1, 4996};
+  CHECK_EQ(bitnet_batch_add(batch, a[0], 0, 0, false), BITNET_OK);
+  CHECK_EQ(bitnet_batch_add(batch, b[0], 0, 1, false), BITNET_OK);
+  CHECK_EQ(bitnet_batch_add(batch, b[1], 1, 1, true), BITNET_OK);
+  CHECK_EQ(bitnet_batch_add(batch, a[1], 1, 0, true), BITNET_OK);
+  CHECK_EQ(bitnet_batch_add(batch, 1, 2, 0, true), BITNET_ERR_CONTEXT_FULL); /* capacity 4 */
+  CHECK_EQ(bitnet_batch_n_tokens(batch), 4);
+  CHECK_EQ(bitnet_batch_decode(ctx, batch), BITNET_OK);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 0), 2);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 1), 2);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 2), -1);
+  CHECK_EQ(bitnet_kv_seq_n_past(NULL, 0), -1);
+  CHECK(bitnet_batch_get_logits(ctx, 0) == NULL); /* no logits asked for token 0 */
+  CHECK(strstr(bitnet_last_error(), "no logits") != NULL);
+  CHECK(bitnet_batch_get_logits(ctx, 4) == NULL);
+  const float* lb = bitnet_batch_get_logits(ctx, 2);
+  const float* la = bitnet_batch_get_logits(ctx, 3);
+  CHECK(la != NULL && lb != NULL && bitnet_batch_get_logits(ctx, -1) == la);
+
+  /* The same sequences alone. */
+  const int32_t n_vocab = bitnet_model_n_vocab(model);
+  bitnet_context_params solo_params = p;
+  solo_params.n_seq_max = 1;
+  solo_params.n_ctx = 32;
+  bitnet_context* solo = NULL;
+  CHECK_EQ(bitnet_context_create(model, &solo_params, &solo), BITNET_OK);
+  if (solo && la && lb) {
+    CHECK_EQ(bitnet_eval(solo, a, 2, false), BITNET_OK);
+    CHECK(memcmp(bitnet_get_logits(solo, -1), la, sizeof(float) * (size_t)n_vocab) == 0);
+    CHECK_EQ(bitnet_context_reset(solo), BITNET_OK);
+    CHECK_EQ(bitnet_eval(solo, b, 2, false), BITNET_OK);
+    CHECK(memcmp(bitnet_get_logits(solo, -1), lb, sizeof(float) * (size_t)n_vocab) == 0);
+  }
+  bitnet_context_free(solo);
+
+  /* Positions must continue each sequence; ids must exist; nothing changes on error. */
+  bitnet_batch_clear(batch);
+  CHECK_EQ(bitnet_batch_n_tokens(batch), 0);
+  CHECK_EQ(bitnet_batch_add(batch, 1, 5, 0, true), BITNET_OK);
+  CHECK_EQ(bitnet_batch_decode(ctx, batch), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(bitnet_last_error(), "expected 2") != NULL);
+  bitnet_batch_clear(batch);
+  CHECK_EQ(bitnet_batch_add(batch, 1, 2, 7, true), BITNET_OK);
+  CHECK_EQ(bitnet_batch_decode(ctx, batch), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(bitnet_last_error(), "sequence id 7") != NULL);
+  bitnet_batch_clear(batch);
+  CHECK_EQ(bitnet_batch_add(batch, n_vocab, 2, 0, true), BITNET_OK);
+  CHECK_EQ(bitnet_batch_decode(ctx, batch), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 0), 2);
+
+  /* A sequence's share of the cache is n_ctx / n_seq_max. */
+  bitnet_batch* big = bitnet_batch_init(40);
+  for (int32_t i = 0; i < 31; ++i) CHECK_EQ(bitnet_batch_add(big, 1, 2 + i, 1, false), BITNET_OK);
+  CHECK_EQ(bitnet_batch_decode(ctx, big), BITNET_ERR_CONTEXT_FULL);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 1), 2);
+  bitnet_batch_free(big);
+
+  CHECK_EQ(bitnet_kv_seq_truncate(ctx, 1, 3), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_kv_seq_truncate(ctx, 2, 0), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_kv_seq_truncate(NULL, 0, 0), BITNET_ERR_INVALID_ARGUMENT);
+  CHECK_EQ(bitnet_kv_seq_truncate(ctx, 1, 0), BITNET_OK);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 1), 0);
+  CHECK_EQ(bitnet_kv_seq_n_past(ctx, 0), 2);
+  CHECK_EQ(bitnet_context_set_n_threads(ctx, 1), BITNET_ERR_INVALID_ARGUMENT); /* cache not empty */
+
+  bitnet_batch_free(batch);
+  bitnet_batch_free(NULL);
+  bitnet_batch_clear(NULL);
+  bitnet_context_free(ctx);
+  bitnet_model_free(model);
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s MODEL.gguf SCRATCH_DIR\n", argv[0]);
@@ -686,6 +802,7 @@ int main(int argc, char** argv) {
   test_concurrent_open();
   test_general_api();
   test_head_type();
+  test_batches();
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

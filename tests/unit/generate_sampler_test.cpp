@@ -190,6 +190,31 @@ TEST(GenerateSampler, RepeatPenaltyOverTheWindow) {
   EXPECT_EQ(off.sample(logits, recent0), 0);
 }
 
+TEST(GenerateSampler, FrequencyAndPresencePenaltiesAsOpenAI) {
+  // logit -= count * frequency + presence, per distinct token of the window.
+  const std::vector<float> logits{2.0f, 1.5f, 1.0f};
+  auto config = GenerationConfig::greedy();
+  config.repeat_last_n = 8;
+  config.frequency_penalty = 0.3f;
+  Sampler freq(config);
+  const std::vector<TokenId> once{0};
+  EXPECT_EQ(freq.sample(logits, once), 0);  // 2.0 - 0.3 > 1.5
+  const std::vector<TokenId> twice{0, 0};
+  EXPECT_EQ(freq.sample(logits, twice), 1);  // 2.0 - 0.6 < 1.5
+  config.frequency_penalty = 0.0f;
+  config.presence_penalty = 0.6f;
+  Sampler presence(config);
+  EXPECT_EQ(presence.sample(logits, once), 1);  // 2.0 - 0.6 < 1.5
+  const std::vector<TokenId> both{0, 0, 0, 1};
+  EXPECT_EQ(presence.sample(logits, both), 0);  // 1.4 vs 0.9 vs 1.0: counts do not matter
+  config.presence_penalty = -1.2f;              // negative: encourages repeats
+  Sampler encourage(config);
+  const std::vector<TokenId> two{2};
+  EXPECT_EQ(encourage.sample(logits, two), 2);  // 1.0 + 1.2 > 2.0
+  config.presence_penalty = 2.5f;
+  EXPECT_THROW(Sampler bad(config), Error);
+}
+
 TEST(GenerateStopMatcher, StopSplitAcrossPiecesIsHeldBackAndNotEmitted) {
   const std::vector<std::string> stops{"STOP"};
   StopMatcher m(stops);

@@ -27,12 +27,39 @@ TEST(KvCache, StoresF16RoundedAndTransposesV) {
   KvCache kv(2, 8, 4, KvType::F16);
   const float k[4] = {1.0f, 0.1f, -2.5f, 65504.0f};
   const float v[4] = {0.3f, -0.7f, 3.0f, 1e-3f};
-  kv.store(1, 5, k, v);
+  kv.store(1, 0, 5, k, v);
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(kv.k_f16(1, 5)[i], fp32_to_fp16(k[i]));
-    EXPECT_EQ(kv.v_f16(1, i)[5], fp32_to_fp16(v[i]));
+    EXPECT_EQ(kv.k_f16(1, 0, 5)[i], fp32_to_fp16(k[i]));
+    EXPECT_EQ(kv.v_f16(1, 0, i)[5], fp32_to_fp16(v[i]));
   }
   EXPECT_EQ(kv.bytes(), 2u * 2 * 8 * 4 * sizeof(uint16_t));
+}
+
+TEST(KvCache, SequencesHaveSeparateRegionsAndCounts) {
+  KvCache kv(2, 8, 4, KvType::F32, 3);
+  const float a[4] = {1, 2, 3, 4};
+  const float b[4] = {-1, -2, -3, -4};
+  kv.store(1, 0, 2, a, a);
+  kv.store(1, 2, 2, b, b);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(kv.k_f32(1, 0, 2)[i], a[i]);
+    EXPECT_EQ(kv.k_f32(1, 2, 2)[i], b[i]);
+    EXPECT_EQ(kv.v_f32(1, 2, i)[2], b[i]);
+    EXPECT_EQ(kv.k_f32(1, 1, 2)[i], 0.0f);
+  }
+  kv.commit(8, 1);
+  EXPECT_EQ(kv.n_past(0), 0);
+  EXPECT_EQ(kv.n_past(1), 8);
+  EXPECT_EQ(kv.n_past_total(), 8);
+  EXPECT_EQ(category_of([&] { kv.check_room(1, 1); }), ErrorCategory::capacity);
+  EXPECT_NO_THROW(kv.check_room(8, 2));
+  EXPECT_EQ(category_of([&] { kv.check_room(1, 3); }), ErrorCategory::config);
+  EXPECT_EQ(category_of([&] { kv.truncate(0, -1); }), ErrorCategory::config);
+  kv.truncate(3, 1);
+  EXPECT_EQ(kv.n_past(1), 3);
+  kv.reset();
+  EXPECT_EQ(kv.n_past_total(), 0);
+  EXPECT_EQ(kv.bytes(), 2u * 2 * 3 * 8 * 4 * sizeof(float));
 }
 
 TEST(KvCache, CapacityErrorNamesNCtx) {
