@@ -18,6 +18,7 @@ void register_crossval(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
+void register_convert(CLI::App& app);
 void register_serve(CLI::App& app);
 
 // `--poll 0..100` (llama.cpp's flag): how long idle threads spin before sleeping. main() applies it

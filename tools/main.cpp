@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   bitnet::tools::register_bench(app);
   bitnet::tools::register_run(app);
   bitnet::tools::register_chat(app);
+  bitnet::tools::register_convert(app);
   bitnet::tools::register_serve(app);
   try {
     app.parse(argc, argv);

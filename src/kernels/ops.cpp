@@ -116,6 +116,16 @@ void rope_neox_rows(float* x, int64_t rows, int64_t row_len, int64_t head_dim, i
   });
 }
 
+void rope_normal_rows(float* x, int64_t rows, int64_t row_len, int64_t head_dim, int64_t n_rot,
+                      const float* caches, int n_threads) {
+  const int64_t n_heads = row_len / head_dim;
+  for_each_row(rows, row_len, n_threads, [&](int64_t r) {
+    for (int64_t h = 0; h < n_heads; ++h) {
+      rope_normal_ref(x + r * row_len + h * head_dim, n_rot, caches + r * n_rot);
+    }
+  });
+}
+
 void softmax_scaled(float* scores, int64_t n, float scale) {
   ops().softmax_scaled(scores, n, scale);
 }

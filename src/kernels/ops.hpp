@@ -54,6 +54,9 @@ void relu2_mul_rows(float* gate, const float* up, int64_t rows, int64_t n, int n
 void add_rows(float* acc, const float* x, int64_t rows, int64_t n, int n_threads);
 void scale_rows(float* y, int64_t rows, int64_t n, float s, int n_threads);
 // Row r holds row_len / head_dim heads and uses the table caches + r * n_rot (rope_cache_ref).
+// The same with normal (adjacent-pair) RoPE; scalar (rope_normal_ref) on every ISA.
+void rope_normal_rows(float* x, int64_t rows, int64_t row_len, int64_t head_dim, int64_t n_rot,
+                      const float* caches, int n_threads);
 void rope_neox_rows(float* x, int64_t rows, int64_t row_len, int64_t head_dim, int64_t n_rot,
                     const float* caches, int n_threads);
 // One softmax_scaled_ref with the selected set (callers are already inside a parallel loop).

@@ -57,6 +57,29 @@ void rope_neox_ref(float* x, int64_t n_rot, const float* cache) {
   }
 }
 
+void rope_cache_freq_factors_ref(float pos, int64_t n_rot, float freq_base, float freq_scale,
+                                 const float* freq_factors, float* cache) {
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = pos;
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float t = freq_scale * (theta / freq_factors[i]);
+    cache[2 * i] = std::cos(t);
+    cache[2 * i + 1] = std::sin(t);
+    theta *= theta_scale;
+  }
+}
+
+void rope_normal_ref(float* x, int64_t n_rot, const float* cache) {
+  for (int64_t i = 0; i < n_rot; i += 2) {
+    const float c = cache[i];
+    const float s = cache[i + 1];
+    const float x0 = x[i];
+    const float x1 = x[i + 1];
+    x[i] = std::fma(x0, c, -(x1 * s));
+    x[i + 1] = std::fma(x0, s, x1 * c);
+  }
+}
+
 float reduce_add16(const float* lanes) {
   float t8[8];
   for (int i = 0; i < 8; ++i) t8[i] = lanes[i + 8] + lanes[i];

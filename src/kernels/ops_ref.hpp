@@ -33,6 +33,14 @@ void rope_cache_ref(float pos, int64_t n_rot, float freq_base, float freq_scale,
 // Rotates pairs (i, i + n_rot/2) of one head in place (x0*c - x1*s and x0*s + x1*c, each with the
 // first product fused as ggml's compiled code does); dims >= n_rot pass through.
 void rope_neox_ref(float* x, int64_t n_rot, const float* cache);
+// rope_cache_ref with LLaMA-3 frequency factors (the model's rope_freqs tensor, n_rot/2 values):
+// pair i uses theta_i / freq_factors[i], as ggml_rope_cache_init does.
+void rope_cache_freq_factors_ref(float pos, int64_t n_rot, float freq_base, float freq_scale,
+                                 const float* freq_factors, float* cache);
+// Normal (GPT-J style, ggml mode 0) RoPE: rotates adjacent pairs (2i, 2i+1) of one head in place,
+// with the same products and contraction as rope_neox_ref. The `llama` architecture uses it (its
+// converters permute q/k so that adjacent pairs are HF's rotate_half pairs).
+void rope_normal_ref(float* x, int64_t n_rot, const float* cache);
 
 // Softmax of scores[0..n) * scale, in place, as ggml_soft_max_ext: max, exps in 16-lane chunks
 // whose float sums (tree order of _mm512_reduce_add_ps) are accumulated in double, then one float

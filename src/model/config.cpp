@@ -43,7 +43,15 @@ class ConfigReader {
 }  // namespace
 
 std::string_view to_string(Arch arch) {
-  return arch == Arch::BitnetB158 ? "bitnet-b1.58" : "bitnet";
+  switch (arch) {
+    case Arch::BitnetB158:
+      return "bitnet-b1.58";
+    case Arch::Bitnet:
+      return "bitnet";
+    case Arch::Llama:
+      return "llama";
+  }
+  return "?";
 }
 std::string_view to_string(FfnActivation act) {
   return act == FfnActivation::Relu2 ? "relu2" : "silu";
@@ -63,9 +71,12 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
     c.arch = Arch::BitnetB158;
   } else if (c.arch_name == "bitnet") {
     c.arch = Arch::Bitnet;
+  } else if (c.arch_name == "llama") {
+    c.arch = Arch::Llama;  // runnable only with ternary BitLinear weights (checked below)
   } else {
     throw Error(ErrorCategory::model, file.path() + ": unsupported architecture '" + c.arch_name +
-                                          "' (supported: bitnet-b1.58, bitnet-25, bitnet)");
+                                          "' (supported: bitnet-b1.58, bitnet-25, bitnet, llama "
+                                          "with ternary weights)");
   }
   c.name = std::string(file.get_string("general.name").value_or(""));
   const ConfigReader r(file, c.arch_name + ".");
@@ -96,11 +107,15 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
            " must be even and at most the head size " + std::to_string(c.head_dim));
   }
 
-  // Both architectures use NeoX-style RoPE in their references (llama.cpp maps LLM_ARCH_BITNET and
-  // bitnet.cpp's BITNET_B158 to LLAMA_ROPE_TYPE_NEOX).
-  c.rope_type = RopeType::Neox;
+  // The BitNet architectures use NeoX-style RoPE in their references (llama.cpp maps
+  // LLM_ARCH_BITNET and bitnet.cpp's BITNET_B158 to LLAMA_ROPE_TYPE_NEOX); llama uses normal RoPE
+  // on the q/k rows its converters permuted.
+  c.rope_type = c.arch == Arch::Llama ? RopeType::Normal : RopeType::Neox;
+  c.has_sub_norms = c.arch != Arch::Llama;
   if (c.arch == Arch::BitnetB158) {
     c.ffn_activation = FfnActivation::Relu2;
+  } else if (c.arch == Arch::Llama) {
+    c.ffn_activation = FfnActivation::Silu;
   } else {
     const auto act = file.get_string(r.key("hidden_activation"));
     c.ffn_activation = (act && *act == "relu2") ? FfnActivation::Relu2 : FfnActivation::Silu;

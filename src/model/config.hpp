@@ -1,6 +1,8 @@
 // Model hyper-parameters, read from GGUF metadata for the architectures we run:
 //   bitnet-b1.58 (Microsoft BitNet b1.58 2B-4T; bitnet.cpp also calls it bitnet-25) and
-//   bitnet (upstream llama.cpp, 1bitLLM-style).
+//   bitnet (upstream llama.cpp, 1bitLLM-style) and
+//   llama with ternary BitLinear weights (HF1BitLLM Llama3-8B-1.58, Falcon3 1.58-bit, Falcon-E:
+//   plain LLaMA blocks without sub-norms, SiLU, normal RoPE, untied head).
 #pragma once
 
 #include <cstdint>
@@ -11,7 +13,7 @@
 
 namespace bitnet {
 
-enum class Arch { BitnetB158, Bitnet };
+enum class Arch { BitnetB158, Bitnet, Llama };
 enum class FfnActivation { Relu2, Silu };
 // Normal RoPE rotates pairs (2i, 2i+1); NeoX rotates (i, i + n_rot/2).
 enum class RopeType { Normal, Neox };
@@ -37,6 +39,7 @@ struct ModelConfig {
   TensorType weight_type = TensorType::I2_S;  // type of the BitLinear weights (blk.0.attn_q)
   TensorType embd_type = TensorType::F16;     // token_embd
   bool tied_output = true;                    // the head reuses token_embd
+  bool has_sub_norms = true;                  // attn_sub_norm / ffn_sub_norm (not in llama)
 
   int64_t n_embd_kv() const { return head_dim * n_head_kv; }
   int64_t n_gqa() const { return n_head / n_head_kv; }

@@ -74,9 +74,16 @@ void CpuForward::embed(std::span<const int32_t> tokens, const LayerBatch& batch)
   }
   observe(-1, Stage::embeddings, batch, c_.n_embd, batch.residual);
   // RoPE tables for the batch's positions, shared by every layer.
+  const float* freq_factors = model_.weights().rope_freqs;
   for (int64_t t = 0; t < batch.n_tokens; ++t) {
-    kernels::rope_cache_ref(static_cast<float>(batch.pos[t]), c_.n_rot, c_.rope_freq_base,
-                            c_.rope_freq_scale, rope_cache_.data() + t * c_.n_rot);
+    float* cache = rope_cache_.data() + t * c_.n_rot;
+    const auto pos = static_cast<float>(batch.pos[t]);
+    if (freq_factors != nullptr) {
+      kernels::rope_cache_freq_factors_ref(pos, c_.n_rot, c_.rope_freq_base, c_.rope_freq_scale,
+                                           freq_factors, cache);
+    } else {
+      kernels::rope_cache_ref(pos, c_.n_rot, c_.rope_freq_base, c_.rope_freq_scale, cache);
+    }
   }
 }
 
@@ -123,9 +130,14 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   observe(layer, Stage::v_proj, b, c_.n_embd_kv(), v_.data());
   attention(il, b);
   observe(layer, Stage::attn_out, b, E, attn_.data());
-  kernels::rms_norm_rows(attn_.data(), L.attn_sub_norm, n, E, c_.rms_eps, sub_.data(), n_threads_);
-  observe(layer, Stage::attn_sub_norm, b, E, sub_.data());
-  bitlinear(L.wo, sub_.data(), n, o_.data(), order);
+  const float* o_in = attn_.data();  // llama has no sub-norms
+  if (L.attn_sub_norm != nullptr) {
+    kernels::rms_norm_rows(attn_.data(), L.attn_sub_norm, n, E, c_.rms_eps, sub_.data(),
+                           n_threads_);
+    observe(layer, Stage::attn_sub_norm, b, E, sub_.data());
+    o_in = sub_.data();
+  }
+  bitlinear(L.wo, o_in, n, o_.data(), order);
   observe(layer, Stage::o_proj, b, E, o_.data());
   kernels::add_rows(x, o_.data(), n, E, n_threads_);
 
@@ -141,10 +153,14 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
     kernels::silu_mul_rows(gate_.data(), up_.data(), n, F, n_threads_);
   }
   observe(layer, Stage::ffn_act, b, F, gate_.data());
-  kernels::rms_norm_rows(gate_.data(), L.ffn_sub_norm, n, F, c_.rms_eps, ffn_sub_.data(),
-                         n_threads_);
-  observe(layer, Stage::ffn_sub_norm, b, F, ffn_sub_.data());
-  bitlinear(L.down, ffn_sub_.data(), n, down_.data(), order);
+  const float* down_in = gate_.data();
+  if (L.ffn_sub_norm != nullptr) {
+    kernels::rms_norm_rows(gate_.data(), L.ffn_sub_norm, n, F, c_.rms_eps, ffn_sub_.data(),
+                           n_threads_);
+    observe(layer, Stage::ffn_sub_norm, b, F, ffn_sub_.data());
+    down_in = ffn_sub_.data();
+  }
+  bitlinear(L.down, down_in, n, down_.data(), order);
   observe(layer, Stage::ffn_out, b, E, down_.data());
   kernels::add_rows(x, down_.data(), n, E, n_threads_);
   observe(layer, Stage::layer_out, b, E, x);
@@ -156,8 +172,10 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
   const int64_t n = b.n_tokens;
   const int64_t hd = c_.head_dim;
   const int64_t n_kv_embd = c_.n_embd_kv();
-  kernels::rope_neox_rows(q_.data(), n, c_.n_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
-  kernels::rope_neox_rows(k_.data(), n, n_kv_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
+  const auto rope = c_.rope_type == RopeType::Normal ? kernels::rope_normal_rows
+                                                      : kernels::rope_neox_rows;
+  rope(q_.data(), n, c_.n_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
+  rope(k_.data(), n, n_kv_embd, hd, c_.n_rot, rope_cache_.data(), n_threads_);
   for (int64_t t = 0; t < n; ++t) {
     kv_.store(il, b.seq[t], b.pos[t], k_.data() + t * n_kv_embd, v_.data() + t * n_kv_embd);
   }

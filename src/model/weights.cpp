@@ -126,15 +126,18 @@ ModelWeights bind_weights(const gguf::GgufFile& file, const ModelConfig& c,
   w.token_embd = b.dense("token_embd.weight", c.n_embd, c.n_vocab);
   w.output = c.tied_output ? w.token_embd : b.dense("output.weight", c.n_embd, c.n_vocab);
   w.output_norm = b.norm("output_norm.weight", c.n_embd);
+  if (file.find_tensor("rope_freqs.weight") != nullptr) {
+    w.rope_freqs = b.norm("rope_freqs.weight", c.n_rot / 2);
+  }
   w.layers.resize(static_cast<size_t>(c.n_layer));
   const int64_t n_kv = c.n_embd_kv();
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     LayerWeights& l = w.layers[static_cast<size_t>(il)];
     l.attn_norm = b.norm(p + "attn_norm.weight", c.n_embd);
-    l.attn_sub_norm = b.norm(p + "attn_sub_norm.weight", c.n_embd);
+    if (c.has_sub_norms) l.attn_sub_norm = b.norm(p + "attn_sub_norm.weight", c.n_embd);
     l.ffn_norm = b.norm(p + "ffn_norm.weight", c.n_embd);
-    l.ffn_sub_norm = b.norm(p + "ffn_sub_norm.weight", c.n_ff);
+    if (c.has_sub_norms) l.ffn_sub_norm = b.norm(p + "ffn_sub_norm.weight", c.n_ff);
     l.wq = b.bitlinear(p + "attn_q", c.n_embd, c.n_embd);
     l.wk = b.bitlinear(p + "attn_k", c.n_embd, n_kv);
     l.wv = b.bitlinear(p + "attn_v", c.n_embd, n_kv);

@@ -24,9 +24,9 @@ struct BitLinearWeights {
 
 struct LayerWeights {
   const float* attn_norm = nullptr;      // [n_embd]
-  const float* attn_sub_norm = nullptr;  // [n_embd]
+  const float* attn_sub_norm = nullptr;  // [n_embd]; null for llama (no sub-norms)
   const float* ffn_norm = nullptr;       // [n_embd]
-  const float* ffn_sub_norm = nullptr;   // [n_ff]
+  const float* ffn_sub_norm = nullptr;   // [n_ff]; null for llama
   BitLinearWeights wq, wk, wv,
       wo;  // q: n_embd -> n_embd, k/v: n_embd -> n_embd_kv, o: n_embd -> n_embd
   BitLinearWeights gate, up, down;  // gate/up: n_embd -> n_ff, down: n_ff -> n_embd
@@ -52,6 +52,7 @@ struct ModelWeights {
   // the forward pass uses it instead of `output`.
   kernels::QuantizedHead output_quantized;
   const float* output_norm = nullptr;
+  const float* rope_freqs = nullptr;  // [n_rot/2] LLaMA-3 frequency factors, when the file has them
   std::vector<LayerWeights> layers;
 };
 
