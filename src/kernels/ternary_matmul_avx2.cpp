@@ -150,6 +150,7 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
     }
     __m256 acc[kRows];
     for (auto& v : acc) v = _mm256_setzero_ps();
+    float acc0[kRows] = {};  // SumOrder::blocks: lane 0 alone, kept out of the vectors
     for (int64_t b = 0; b < nb; ++b) {
       const int8_t* qb = q + b * 256;
       const __m256i sb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub.data() + b * 8));
@@ -163,11 +164,8 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
         const __m256i lanes =
             _mm256_add_epi32(block128_sum<false>(p, qb), block128_sum<false>(p + 32, qb + 128));
         if (blocks) {  // SumOrder::blocks: one FMA per block on the exact block sum, in lane 0
-          alignas(32) float a0[8];
-          _mm256_store_ps(a0, acc[i]);
-          a0[0] =
-              std::fma(static_cast<float>(hsum_epi32(_mm256_sub_epi32(lanes, sb))), d[i], a0[0]);
-          acc[i] = _mm256_load_ps(a0);
+          acc0[i] =
+              std::fma(static_cast<float>(hsum_epi32(_mm256_sub_epi32(lanes, sb))), d[i], acc0[i]);
         } else {
           acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lanes, sb)),
                                    _mm256_set1_ps(d[i]), acc[i]);
@@ -175,7 +173,10 @@ void gemv_tq2_0(const TernaryWeights& w, const QuantizedActs& a, float* y, int64
       }
     }
     alignas(32) float lanes[kRows][8];
-    for (int i = 0; i < kRows; ++i) _mm256_store_ps(lanes[i], acc[i]);
+    for (int i = 0; i < kRows; ++i) {
+      _mm256_store_ps(lanes[i], acc[i]);
+      if (blocks) lanes[i][0] = acc0[i];  // the other lanes stay 0
+    }
     for (int i = 0; i < rows; ++i) y[r0 + i] = hsum8_ggml(lanes[i]);
   }
 }
@@ -218,6 +219,123 @@ void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_
   }
 }
 
+// A few tokens x a 2-bit format (I2_S, TQ2_0), one row at a time: each 32-byte group of codes is
+// loaded and decoded once and dotted with NT tokens (up to 4, the accumulators fit the 16 ymm
+// registers), so a small batch (the server's decode step) costs far less than NT GEMVs or the
+// L1-tile GEMM. Per token the integer sums and the float steps are those of the GEMVs above, so
+// the outputs are theirs (and the oracle's) bit for bit.
+template <bool kI2S, int NT>
+void small_batch_2bit(const TernaryWeights& w, const QuantizedActs& a, const int32_t* sub, float* y,
+                      int64_t t0, int64_t row_begin, int64_t row_end) {
+  const __m256i mask3 = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t nb = w.k / 256;
+  const int64_t row_bytes = kI2S ? w.k / 4 : nb * 66;
+  const int64_t blocks128 = w.k / 128;
+  const bool blocks_order = a.order == SumOrder::blocks;
+  const int8_t* q[NT];
+  for (int t = 0; t < NT; ++t) q[t] = a.row(t0 + t);
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = w.data + r * row_bytes;
+    __m256i isum[NT];  // I2_S: the row's integer sums
+    __m256 acc[NT];    // TQ2_0: ggml's 8 float lanes
+    float acc0[NT];    // TQ2_0 with SumOrder::blocks: lane 0 alone
+    for (int t = 0; t < NT; ++t) {
+      isum[t] = _mm256_setzero_si256();
+      acc[t] = _mm256_setzero_ps();
+      acc0[t] = 0.0f;
+    }
+    // One 128-value group of codes (32 bytes) against every token: dword j of the result is
+    // ggml's lane j, as block128_sum.
+    const auto group_sums = [&](const uint8_t* codes, int64_t q_offset, __m256i* out) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes));
+      __m256i c[4];
+      for (int l = 0; l < 4; ++l)
+        c[l] = _mm256_and_si256(_mm256_srli_epi16(x, kI2S ? 6 - 2 * l : 2 * l), mask3);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* qt = q[t] + q_offset;
+        const auto g = [&](int l) {
+          return _mm256_maddubs_epi16(
+              c[l], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qt + 32 * l)));
+        };
+        out[t] = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_add_epi16(g(0), g(1)), _mm256_add_epi16(g(2), g(3))), ones);
+      }
+    };
+    if constexpr (kI2S) {
+      for (int64_t blk = 0; blk < blocks128; ++blk) {
+        __m256i s[NT];
+        group_sums(row + blk * 32, blk * 128, s);
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_add_epi32(isum[t], s[t]);
+      }
+      for (int t = 0; t < NT; ++t) {  // ((float)sum(c*q) - (float)sum(q)) / s * tensor_scale
+        const int64_t tok = t0 + t;
+        y[tok * w.n + r] =
+            (static_cast<float>(hsum_epi32(isum[t])) - static_cast<float>(a.qsum[tok])) /
+            a.scale[tok] * w.tensor_scale;
+      }
+    } else {
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* p = row + b * 66;
+        uint16_t half;
+        std::memcpy(&half, p + 64, 2);
+        const float row_scale = fp16_to_fp32(half);
+        __m256i lo[NT], hi[NT];
+        group_sums(p, b * 256, lo);
+        group_sums(p + 32, b * 256 + 128, hi);
+        for (int t = 0; t < NT; ++t) {
+          const int64_t tok = t0 + t;
+          const float d = a.scale[tok * nb + b] * row_scale;
+          const __m256i sb =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub + (tok * nb + b) * 8));
+          const __m256i lanes = _mm256_sub_epi32(_mm256_add_epi32(lo[t], hi[t]), sb);
+          if (blocks_order) {  // SumOrder::blocks: one FMA per block on the exact sum (lane 0)
+            acc0[t] = std::fma(static_cast<float>(hsum_epi32(lanes)), d, acc0[t]);
+          } else {
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(d), acc[t]);
+          }
+        }
+      }
+      for (int t = 0; t < NT; ++t) {
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, acc[t]);
+        if (blocks_order) lanes[0] = acc0[t];  // the other lanes stay 0, as in the GEMV
+        y[(t0 + t) * w.n + r] = hsum8_ggml(lanes);
+      }
+    }
+  }
+}
+
+// Up to kSmallBatch tokens go through small_batch_2bit, four at a time.
+constexpr int64_t kSmallBatch = 16;
+
+template <bool kI2S>
+void small_batch(const TernaryWeights& w, const QuantizedActs& a, float* y, int64_t row_begin,
+                 int64_t row_end) {
+  thread_local std::vector<int32_t> sub;
+  if constexpr (!kI2S) {
+    sub.resize(static_cast<size_t>(a.n_tokens * (w.k / 32)));
+    q8k_sub_block_sums(a, sub.data());
+  }
+  for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
+    switch (std::min<int64_t>(4, a.n_tokens - t0)) {
+      case 4:
+        small_batch_2bit<kI2S, 4>(w, a, sub.data(), y, t0, row_begin, row_end);
+        break;
+      case 3:
+        small_batch_2bit<kI2S, 3>(w, a, sub.data(), y, t0, row_begin, row_end);
+        break;
+      case 2:
+        small_batch_2bit<kI2S, 2>(w, a, sub.data(), y, t0, row_begin, row_end);
+        break;
+      default:
+        small_batch_2bit<kI2S, 1>(w, a, sub.data(), y, t0, row_begin, row_end);
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 void ternary_matmul_avx2(const TernaryWeights& w, const QuantizedActs& a, float* y,
@@ -226,6 +344,10 @@ void ternary_matmul_avx2(const TernaryWeights& w, const QuantizedActs& a, float*
     gemv_2bit<true>(w, a, y, row_begin, row_end);
   } else if (a.n_tokens == 1 && simd_handles(w) && w.type == TensorType::TQ2_0) {
     gemv_tq2_0(w, a, y, row_begin, row_end);
+  } else if (a.n_tokens <= kSmallBatch && simd_handles(w) && w.type == TensorType::I2_S) {
+    small_batch<true>(w, a, y, row_begin, row_end);
+  } else if (a.n_tokens <= kSmallBatch && simd_handles(w) && w.type == TensorType::TQ2_0) {
+    small_batch<false>(w, a, y, row_begin, row_end);
   } else {
     x86::ternary_matmul_simd<Avx2>(w, a, y, row_begin, row_end);
   }
