@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <regex>
+#include <string_view>
 
 #include "bitnet/error.hpp"
 #include "common/fp16.hpp"
@@ -286,10 +286,21 @@ class Converter {
     if (hf == "model.embed_tokens.weight") return {"token_embd.weight", Role::Embedding};
     if (hf == "lm_head.weight") return {"output.weight", Role::Head};
     if (hf == "model.norm.weight") return {"output_norm.weight", Role::Norm};
-    static const std::regex layer_re(R"(model\.layers\.(\d+)\.(.+)\.weight)");
-    std::smatch m;
-    if (!std::regex_match(hf, m, layer_re)) return {"", Role::Norm};
-    const std::string p = "blk." + m[1].str() + ".";
+    // model.layers.<digits>.<part>.weight
+    const std::string_view prefix = "model.layers.", suffix = ".weight";
+    const std::string_view name(hf);
+    if (!name.starts_with(prefix) || !name.ends_with(suffix)) return {"", Role::Norm};
+    const std::string_view rest =
+        name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    const size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string_view::npos || dot + 1 >= rest.size() ||
+        !std::all_of(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(dot),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      return {"", Role::Norm};
+    }
+    const std::string layer(rest.substr(0, dot));
+    const std::string part(rest.substr(dot + 1));
+    const std::string p = "blk." + layer + ".";
     static const std::map<std::string, std::pair<std::string, Role>> kMap = {
         {"input_layernorm", {"attn_norm", Role::Norm}},
         {"post_attention_layernorm", {"ffn_norm", Role::Norm}},
@@ -305,7 +316,7 @@ class Converter {
         {"self_attn.inner_attn_ln", {"attn_sub_norm", Role::Norm}},
         {"mlp.ffn_layernorm", {"ffn_sub_norm", Role::Norm}},
     };
-    const auto it = kMap.find(m[2].str());
+    const auto it = kMap.find(part);
     if (it == kMap.end()) return {"", Role::Norm};
     return {p + it->second.first + ".weight", it->second.second};
   }
