@@ -98,7 +98,7 @@ def test_queue_overflow_is_503_with_retry_after():
     s = Server("-np", 1, "--max-queue", 1)
     try:
         results = []
-        threads = [threading.Thread(target=lambda: results.append(s.json("POST", CHAT, long_chat(300))))
+        threads = [threading.Thread(target=lambda: results.append(s.json("POST", CHAT, long_chat(1500))))
                    for _ in range(2)]
         for t in threads:
             t.start()
