@@ -10,6 +10,15 @@
 namespace bitnet::server {
 namespace {
 
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  return static_cast<size_t>(
+      std::mismatch(a.begin(),
+                    a.begin() + static_cast<std::ptrdiff_t>(std::min(a.size(), b.size())),
+                    b.begin())
+          .first -
+      a.begin());
+}
+
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -153,6 +162,7 @@ void Scheduler::admit_queued() {
   while (true) {
     std::shared_ptr<Task> task;
     Slot* best = nullptr;
+    size_t best_common = 0;
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty()) return;
@@ -171,15 +181,11 @@ void Scheduler::admit_queued() {
       }
       // The idle slot whose cache shares the longest prefix with the prompt; the least recently
       // used one among equals.
-      size_t best_common = 0;
       const auto& prompt = task->request().prompt;
       for (auto& slot : slots_) {
         if (slot->state != Slot::State::idle) continue;
-        size_t common = 0;
-        if (task->request().cache_prompt) {
-          const size_t n = std::min(slot->cached.size(), prompt.size());
-          while (common < n && slot->cached[common] == prompt[common]) ++common;
-        }
+        const size_t common =
+            task->request().cache_prompt ? common_prefix(slot->cached, prompt) : 0;
         if (best == nullptr || common > best_common ||
             (common == best_common && slot->last_used < best->last_used)) {
           best = slot.get();
@@ -190,18 +196,13 @@ void Scheduler::admit_queued() {
       queue_.pop_front();
       ++busy_;
     }
-    assign(*best, std::move(task));
+    assign(*best, std::move(task), best_common);
   }
 }
 
-void Scheduler::assign(Slot& slot, std::shared_ptr<Task> task) {
+void Scheduler::assign(Slot& slot, std::shared_ptr<Task> task, size_t common) {
   const CompletionRequest& req = task->request();
   const auto& prompt = req.prompt;
-  size_t common = 0;
-  if (req.cache_prompt) {
-    const size_t n = std::min(slot.cached.size(), prompt.size());
-    while (common < n && slot.cached[common] == prompt[common]) ++common;
-  }
   // At least the last prompt token is evaluated: its logits give the first generated token.
   common = std::min(common, prompt.size() - 1);
   ctx_.truncate(static_cast<int32_t>(common), slot.id);
@@ -270,14 +271,16 @@ bool Scheduler::step() {
                               : 32;
     budget = std::min(budget, std::max<int64_t>(8, chunk));
   }
-  std::vector<Slot*> prefilling;
+  std::vector<Slot*>& prefilling = prefilling_;
+  prefilling.clear();
   for (auto& slot : slots_) {
     if (slot->state == Slot::State::prefill) prefilling.push_back(slot.get());
   }
   std::sort(prefilling.begin(), prefilling.end(), [](const Slot* a, const Slot* b) {
     return a->task->received() < b->task->received();  // first come, first served
   });
-  std::vector<std::pair<Slot*, size_t>> chunks;
+  std::vector<std::pair<Slot*, size_t>>& chunks = chunks_;
+  chunks.clear();
   int64_t n_prefill = 0;
   for (Slot* slot : prefilling) {
     if (budget <= 0) break;
@@ -439,7 +442,8 @@ void Scheduler::sample_and_emit(Slot& slot, std::span<const float> logits) {
     event.logprob =
         static_cast<float>(static_cast<double>(logits[static_cast<size_t>(token)]) - lse);
     if (req.top_logprobs > 0) {
-      std::vector<int32_t> ids(logits.size());
+      std::vector<int32_t>& ids = top_ids_;
+      ids.resize(logits.size());
       std::iota(ids.begin(), ids.end(), 0);
       const auto k = std::min(ids.size(), static_cast<size_t>(req.top_logprobs));
       std::partial_sort(

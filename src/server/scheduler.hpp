@@ -59,7 +59,8 @@ class Scheduler {
   struct Slot;
   void run();
   void admit_queued();
-  void assign(Slot& slot, std::shared_ptr<Task> task);
+  // `common`: prompt tokens the slot's cache already holds (admit_queued measured it).
+  void assign(Slot& slot, std::shared_ptr<Task> task, size_t common);
   void drop_finished_or_cancelled();
   bool step();
   void sample_and_emit(Slot& slot, std::span<const float> logits);
@@ -90,9 +91,12 @@ class Scheduler {
   std::vector<BatchToken> batch_;
   std::vector<std::pair<Slot*, bool>> rows_;  // the slot of each logits row; true: last prompt row
   std::vector<float> masked_;
-  uint64_t use_counter_ = 0;     // orders the slots by last use
-  double decode_step_ms_ = 0;    // running mean of a step without prefill
-  double prefill_token_ms_ = 0;  // running mean per token of a prefill-heavy step
+  std::vector<Slot*> prefilling_;                 // slots reading their prompt, oldest first
+  std::vector<std::pair<Slot*, size_t>> chunks_;  // prompt tokens each takes this step
+  std::vector<int32_t> top_ids_;                  // top_logprobs' selection
+  uint64_t use_counter_ = 0;                      // orders the slots by last use
+  double decode_step_ms_ = 0;                     // running mean of a step without prefill
+  double prefill_token_ms_ = 0;                   // running mean per token of a prefill-heavy step
   std::thread thread_;
 };
 
