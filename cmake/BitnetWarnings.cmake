@@ -10,9 +10,34 @@ function(bitnet_set_warnings target)
   endif()
 endfunction()
 
-# SIMD kernels live in files named *_avx2.cpp / *_avx512.cpp; only those files get the ISA flags,
-# and the dispatcher picks one at run time from CPUID, so one binary runs on any x86-64.
-# -ffp-contract=off: no fused multiply-adds the scalar oracle does not do (bit-identical outputs).
+# The target architecture's kernel family: x86 (x86-64) or arm64 (aarch64, Apple Silicon included);
+# anything else builds the scalar oracle only.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i[3-6]86)$")
+  set(BITNET_ARCH x86)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  set(BITNET_ARCH arm64)
+else()
+  set(BITNET_ARCH generic)
+endif()
+
+# Drops from a source list the kernel files of the other architectures: *_avx2.cpp / *_avx512.cpp
+# are x86 only, *_neon.cpp / *_dotprod.cpp aarch64 only.
+function(bitnet_filter_arch_sources list_var)
+  set(sources ${${list_var}})
+  if(NOT BITNET_ARCH STREQUAL "x86")
+    list(FILTER sources EXCLUDE REGEX "_(avx2|avx512)\\.cpp$")
+  endif()
+  if(NOT BITNET_ARCH STREQUAL "arm64")
+    list(FILTER sources EXCLUDE REGEX "_(neon|dotprod)\\.cpp$")
+  endif()
+  set(${list_var} ${sources} PARENT_SCOPE)
+endfunction()
+
+# SIMD kernels live in files named after their ISA; only those files get the ISA flags, and the
+# dispatcher picks one at run time (CPUID on x86, the hwcaps on ARM), so one binary runs on any
+# x86-64 or any ARMv8-A CPU. NEON is part of ARMv8-A, so *_neon.cpp needs no flag.
+# -ffp-contract=off (also on the whole library): no fused multiply-adds the scalar oracle does not
+# do (bit-identical outputs; GCC in GNU mode and clang contract by default on ARM).
 function(bitnet_set_simd_flags sources)
   foreach(src IN LISTS sources)
     if(src MATCHES "_avx512\\.cpp$")
@@ -20,6 +45,8 @@ function(bitnet_set_simd_flags sources)
         "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx2;-mfma;-mf16c;-mbmi2;-ffp-contract=off")
     elseif(src MATCHES "_avx2\\.cpp$")
       set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2;-ffp-contract=off")
+    elseif(src MATCHES "_dotprod\\.cpp$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-march=armv8.2-a+dotprod;-ffp-contract=off")
     endif()
   endforeach()
 endfunction()

@@ -105,23 +105,6 @@ ModelFacts model_facts(const Model& model, const std::string& path) {
   return f;
 }
 
-std::string cpu_features_string() {
-  const auto& c = kernels::cpu_features();
-  std::string s;
-  auto add = [&](bool has, const char* name) {
-    if (has) s += (s.empty() ? "" : " ") + std::string(name);
-  };
-  add(c.avx2, "AVX2");
-  add(c.fma, "FMA");
-  add(c.f16c, "F16C");
-  add(c.avx512f, "AVX512F");
-  add(c.avx512bw, "AVX512BW");
-  add(c.avx512vl, "AVX512VL");
-  add(c.avx512vnni, "AVX512_VNNI");
-  add(c.avx_vnni, "AVX_VNNI");
-  return s.empty() ? "none" : s;
-}
-
 std::string cpu_model_name() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -264,7 +247,8 @@ void print_table(const ModelFacts& m, const std::vector<TestResult>& tests) {
     std::printf("| %-40s | %10s | %10s | %-12s | %7d | %7d | %15s | %21s |\n", m.type.c_str(), size,
                 params, backend.c_str(), t.threads, t.n_batch, t.name.c_str(), speed);
   }
-  std::printf("\nCPU features: %s; kernels: %s\n", cpu_features_string().c_str(),
+  const std::string features = kernels::cpu_features_string();
+  std::printf("\nCPU features: %s; kernels: %s\n", features.empty() ? "none" : features.c_str(),
               std::string(kernels::to_string(kernels::selected_isa())).c_str());
 }
 
@@ -323,7 +307,7 @@ void print_json(const ModelFacts& m, int poll, const char* numerics,
     for (double ns : t.samples_ns) samples_ns.push_back(static_cast<uint64_t>(std::llround(ns)));
     j["samples_ns"] = samples_ns;
     j["samples_ts"] = ts;
-    j["cpu_features"] = cpu_features_string();
+    j["cpu_features"] = kernels::cpu_features_string();
     j["kernel_isa"] = std::string(kernels::to_string(kernels::selected_isa()));
     j["numerics"] = numerics;
     j["head_type"] = m.head_type;

@@ -62,8 +62,9 @@ BITNET_API const char* bitnet_version(void);
  * whether CUDA is compiled in. Static storage. */
 BITNET_API const char* bitnet_build_info(void);
 
-/* Space-separated CPU features of this machine that the kernels use ("avx2 fma avx512f ...";
- * empty when none). Static storage. */
+/* Space-separated CPU features of this machine that the kernels use, in /proc/cpuinfo's names
+ * ("avx2 fma f16c avx512f ..." on x86, "asimd asimddp i8mm" on ARM; empty when none). Static
+ * storage. */
 BITNET_API const char* bitnet_cpu_features(void);
 
 /* true when this library was built with a CUDA backend (this version: never). */

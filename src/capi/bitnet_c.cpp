@@ -15,6 +15,7 @@
 #include "bitnet/error.hpp"
 #include "capi/c_boundary.hpp"
 #include "generate/sampler.hpp"
+#include "kernels/cpu_features.hpp"
 #include "model/context.hpp"
 #include "model/model.hpp"
 #include "quant/tensor_type.hpp"
@@ -118,30 +119,9 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-// The x86 features the kernels use, as this CPU reports them. (When the kernels' CPU feature table
-// is on main, read it instead: it also honours BITNET_CPU and the OS's XCR0 state.)
-std::string detect_cpu_features() {
-  std::string out;
-#if defined(__x86_64__) || defined(__i386__)
-  const auto add = [&](bool on, const char* name) {
-    if (!on) return;
-    if (!out.empty()) out += ' ';
-    out += name;
-  };
-  __builtin_cpu_init();
-  add(__builtin_cpu_supports("avx2"), "avx2");
-  add(__builtin_cpu_supports("fma"), "fma");
-  add(__builtin_cpu_supports("avx512f"), "avx512f");
-  add(__builtin_cpu_supports("avx512bw"), "avx512bw");
-  add(__builtin_cpu_supports("avx512vl"), "avx512vl");
-  add(__builtin_cpu_supports("avx512vnni"), "avx512vnni");
-#endif
-  return out;
-}
-
 std::string describe_build() {
   return std::string("bitnet ") + BITNET_VERSION + "; compiler " + __VERSION__ +
-         "; cpu: " + detect_cpu_features() + "; cuda: no";
+         "; cpu: " + kernels::cpu_features_string() + "; cuda: no";
 }
 
 std::unique_ptr<Context> make_context(const bitnet_model& m, const ContextOptions& options) {
@@ -173,7 +153,7 @@ BITNET_API const char* bitnet_build_info(void) {
 
 BITNET_API const char* bitnet_cpu_features(void) {
   try {
-    static const std::string features = bitnet::capi::detect_cpu_features();
+    static const std::string features = bitnet::kernels::cpu_features_string();
     return features.c_str();
   } catch (...) {
     return "";

@@ -17,16 +17,17 @@ namespace bitnet::kernels {
 
 const KernelSet& kernel_set(Isa isa) {
   static const KernelSet scalar{Isa::scalar, quantize_acts_ref, ternary_matmul_ref};
+#if defined(__x86_64__) || defined(__i386__)
   static const KernelSet avx2{Isa::avx2, quantize_acts_avx2, ternary_matmul_avx2};
   static const KernelSet avx512{Isa::avx512, quantize_acts_avx512, ternary_matmul_avx512};
-  switch (isa) {
-    case Isa::avx2:
-      return avx2;
-    case Isa::avx512:
-      return avx512;
-    case Isa::scalar:
-      break;
-  }
+  if (isa == Isa::avx2) return avx2;
+  if (isa == Isa::avx512) return avx512;
+#elif defined(__aarch64__)
+  static const KernelSet neon{Isa::neon, quantize_acts_neon, ternary_matmul_neon};
+  static const KernelSet dotprod{Isa::dotprod, quantize_acts_neon, ternary_matmul_dotprod};
+  if (isa == Isa::neon) return neon;
+  if (isa == Isa::dotprod) return dotprod;
+#endif
   return scalar;
 }
 
@@ -39,12 +40,14 @@ const KernelSet& kernel_set(Isa isa) {
 void prepare_for_kernels(TernaryWeights& w) {
   const bool tq = w.type == TensorType::TQ2_0 || w.type == TensorType::TQ1_0;
   if (!tq || w.packed_codes || selected_isa() != Isa::avx512 || !simd_handles(w)) return;
+#if defined(__x86_64__) || defined(__i386__)
   repack_tq_2bit(w);
   if (w.source) {
     const int64_t block_bytes = traits(w.type).type_size;
     w.source->advise_dont_need(reinterpret_cast<const std::byte*>(w.data),
                                static_cast<size_t>(w.n * (w.k / 256) * block_bytes));
   }
+#endif
 }
 
 void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out) {
@@ -57,6 +60,7 @@ void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out) {
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 void repack_tq_2bit(TernaryWeights& w) {
   constexpr int64_t kTile = kRowTile;
   const bool tq1 = w.type == TensorType::TQ1_0;
@@ -88,6 +92,7 @@ void repack_tq_2bit(TernaryWeights& w) {
   w.packed_scales = scales;
   w.packed_storage = std::move(storage);
 }
+#endif
 
 void bitlinear(const TernaryWeights& w, const float* x, int64_t n_tokens, float* y,
                QuantizedActs& scratch, int n_threads, SumOrder order) {

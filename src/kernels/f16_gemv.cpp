@@ -52,11 +52,14 @@ void f16_gemv(const uint16_t* w, const uint16_t* x, int64_t n, int64_t k, float*
     // The AVX-512 set uses the AVX2 rows too (same bits): on Zen 4 the zmm vcvtph2ps version is
     // the slower one (2b4t head 128256 x 2560, 2 threads: 28-29 ms vs 21-22.5 ms, `kernels_bench
     // --benchmark_filter='F16/.*/head_gemv'` with BITNET_CPU=avx512 / avx2).
+#if defined(__x86_64__) || defined(__i386__)
     if (isa == Isa::avx512 || isa == Isa::avx2) {
       f16_gemv_rows_avx2(w, x, k, y, begin, end);
-    } else {
-      for (int64_t r = begin; r < end; ++r) y[r] = f16_dot_ref(w + r * k, x, k);
+      continue;
     }
+#endif
+    (void)isa;
+    for (int64_t r = begin; r < end; ++r) y[r] = f16_dot_ref(w + r * k, x, k);
   }
 }
 

@@ -261,13 +261,18 @@ void head_gemv(const QuantizedHead& w, const float* x, HeadActs& scratch, float*
   for (int t = 0; t < threads; ++t) {
     const int64_t begin = n * t / threads;
     const int64_t end = n * (t + 1) / threads;
+#if defined(__x86_64__) || defined(__i386__)
     if (isa == Isa::avx512) {
       head_gemv_rows_avx512(w, scratch, y, begin, end);
-    } else if (isa == Isa::avx2) {
-      head_gemv_rows_avx2(w, scratch, y, begin, end);
-    } else {
-      head_gemv_rows_ref(w, scratch, y, begin, end);
+      continue;
     }
+    if (isa == Isa::avx2) {
+      head_gemv_rows_avx2(w, scratch, y, begin, end);
+      continue;
+    }
+#endif
+    (void)isa;
+    head_gemv_rows_ref(w, scratch, y, begin, end);
   }
 }
 

@@ -65,14 +65,11 @@ const OpsKernels& ops_kernels(Isa isa) {
                                  .rope_neox = rope_neox_scalar,
                                  .add = add_scalar,
                                  .scale = scale_scalar};
-  switch (isa) {
-    case Isa::avx2:
-      return ops_kernels_avx2();
-    case Isa::avx512:
-      return ops_kernels_avx512();
-    case Isa::scalar:
-      break;
-  }
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::avx2) return ops_kernels_avx2();
+  if (isa == Isa::avx512) return ops_kernels_avx512();
+#endif
+  (void)isa;
   return scalar;
 }
 

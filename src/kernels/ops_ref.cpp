@@ -109,13 +109,16 @@ void softmax_scaled_ref(float* scores, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) scores[i] *= inv;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 namespace {
 bool use_avx512() {
   static const bool yes = selected_isa() == Isa::avx512;
   return yes;
 }
 }  // namespace
+#endif
 
+#if defined(__x86_64__) || defined(__i386__)
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
   return use_avx512() ? dot_f16_vecdot_avx512(w, x, n) : dot_f16_vecdot_scalar(w, x, n);
 }
@@ -126,6 +129,17 @@ float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
   // Exact products: the fma of the AVX-512 lanes16 is the plain add of this definition.
   return use_avx512() ? dot_f16_lanes16_avx512(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
 }
+#else
+float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
+  return dot_f16_vecdot_scalar(w, x, n);
+}
+float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
+  return dot_f16_lanes16_scalar(w, x, n);
+}
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
+  return dot_f16_lanes16_exact_scalar(w, x, n);
+}
+#endif
 
 float dot_f16_vecdot_scalar(const uint16_t* w, const float* x, int64_t n) {
   const int64_t np = n & ~int64_t{63};

@@ -44,6 +44,14 @@ void quantize_acts_avx512(ActQuant rule, const float* x, int64_t n_tokens, int64
                           QuantizedActs& out);
 void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, float* y,
                            int64_t row_begin, int64_t row_end);
+// ARM (aarch64 builds): one quantizer for both sets; the matmuls differ in the integer dot (NEON
+// widening multiplies, or SDOT).
+void quantize_acts_neon(ActQuant rule, const float* x, int64_t n_tokens, int64_t k,
+                        QuantizedActs& out);
+void ternary_matmul_neon(const TernaryWeights& w, const QuantizedActs& a, float* y,
+                         int64_t row_begin, int64_t row_end);
+void ternary_matmul_dotprod(const TernaryWeights& w, const QuantizedActs& a, float* y,
+                            int64_t row_begin, int64_t row_end);
 
 // ggml's TQ x Q8_K dot (the oracle, tq_row_dot_ggml) keeps 8 int32 lanes per 256-block; lane p
 // subtracts the sum of q over elements 32p..32p+31. out[t][k/32] receives those sums for every
@@ -51,7 +59,7 @@ void ternary_matmul_avx512(const TernaryWeights& w, const QuantizedActs& a, floa
 void q8k_sub_block_sums(const QuantizedActs& a, int32_t* out);
 
 // Builds w.packed_* for TQ2_0 or TQ1_0 (the AVX-512 compute layout: TQ2_0's 2-bit codes, see
-// TernaryWeights); keeps w.data.
+// TernaryWeights); keeps w.data. x86 builds only.
 void repack_tq_2bit(TernaryWeights& w);
 // One TQ1_0 block's 256 trits as TQ2_0's 64 code bytes (byte m of half h holds element
 // 128h + 32l + m at bits 2l; a TQ1_0 digit is already w + 1). Needs the AVX-512 set.

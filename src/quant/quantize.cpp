@@ -1,6 +1,8 @@
 #include "quant/quantize.hpp"
 
+#if defined(__SSE__)
 #include <xmmintrin.h>  // SSE: part of baseline x86-64
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -96,6 +98,9 @@ float make_qx_quants(const float* x, int8_t* L) {
   for (int is = -9, c = 1; is <= 9; ++is) {
     if (is != 0) iscale[c++] = -(static_cast<float>(kQ6Max) + 0.1f * static_cast<float>(is)) / max;
   }
+  alignas(16) float sumlx[kGroups * 4];
+  alignas(16) float suml2[kGroups * 4];
+#if defined(__SSE__)
   const __m128 magic = _mm_set1_ps(kRoundMagic);
   const __m128 lo = _mm_set1_ps(static_cast<float>(-kQ6Max));
   const __m128 hi = _mm_set1_ps(static_cast<float>(kQ6Max - 1));
@@ -117,12 +122,25 @@ float make_qx_quants(const float* x, int8_t* L) {
       sl2[g] = _mm_add_ps(sl2[g], _mm_mul_ps(_mm_mul_ps(wv, l), l));
     }
   }
-  alignas(16) float sumlx[kGroups * 4];
-  alignas(16) float suml2[kGroups * 4];
   for (int g = 0; g < kGroups; ++g) {
     _mm_store_ps(sumlx + 4 * g, slx[g]);
     _mm_store_ps(suml2 + 4 * g, sl2[g]);
   }
+#else
+  // The same element-wise operations one lane at a time (ARM and other targets).
+  std::memset(sumlx, 0, sizeof(sumlx));
+  std::memset(suml2, 0, sizeof(suml2));
+  for (int i = 0; i < kSubBlock; ++i) {
+    const float w = x[i] * x[i];
+    const float wx = w * x[i];
+    for (int c = 0; c < kGroups * 4; ++c) {
+      const float rounded = (iscale[c] * x[i] + kRoundMagic) - kRoundMagic;
+      const float l = clamp_level(rounded);
+      sumlx[c] += wx * l;
+      suml2[c] += (w * l) * l;
+    }
+  }
+#endif
   int chosen = 0;
   float scale = suml2[0] != 0.0f ? sumlx[0] / suml2[0] : 0.0f;
   float best = scale * sumlx[0];

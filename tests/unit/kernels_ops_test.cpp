@@ -401,7 +401,7 @@ TEST_P(OpsTest, AddAndScaleMatchOracle) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, OpsTest, ::testing::Values(Isa::scalar, Isa::avx2, Isa::avx512),
+INSTANTIATE_TEST_SUITE_P(AllIsas, OpsTest, ::testing::ValuesIn(built_isas()),
                          [](const ::testing::TestParamInfo<Isa>& p) {
                            return std::string(to_string(p.param));
                          });
