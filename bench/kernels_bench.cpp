@@ -131,6 +131,7 @@ void run_quantized_head(benchmark::State& state, TensorType type, int threads) {
       benchmark::Counter::kIsRate);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 // Load-time cost of the TQ2_0 repack (prepare_for_kernels with AVX-512), per matrix.
 void run_repack(benchmark::State& state, Shape shape) {
   std::mt19937 rng(1);
@@ -144,10 +145,13 @@ void run_repack(benchmark::State& state, Shape shape) {
       static_cast<double>(state.iterations()) * static_cast<double>(bytes.size()) * 1e-9,
       benchmark::Counter::kIsRate);
 }
+#endif
 
 void register_all() {
+#if defined(__x86_64__) || defined(__i386__)
   benchmark::RegisterBenchmark("TQ2_0/repack/6912x2560", run_repack, kShapes[2])
       ->Unit(benchmark::kMillisecond);
+#endif
   for (int threads : {1, 2}) {
     const std::string name = "F16/" + std::string(to_string(selected_isa())) +
                              "/head_gemv/128256x2560/t" + std::to_string(threads);
@@ -164,7 +168,7 @@ void register_all() {
     }
   }
   for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    for (Isa isa : built_isas()) {
       for (const Shape& shape : kShapes) {
         for (int64_t tokens : {int64_t{1}, int64_t{128}}) {
           if (isa == Isa::scalar && tokens > 1)

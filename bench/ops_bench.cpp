@@ -109,7 +109,7 @@ void bm_exp(benchmark::State& state, Isa isa) {
 }
 
 void register_all() {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+  for (Isa isa : built_isas()) {
     const std::string s(to_string(isa));
     benchmark::RegisterBenchmark(("silu_mul/" + s).c_str(), bm_silu_mul, isa, false)->Arg(6912);
     benchmark::RegisterBenchmark(("relu2_mul/" + s).c_str(), bm_silu_mul, isa, true)->Arg(6912);

@@ -26,7 +26,7 @@ APT_PACKAGES=(
 if ((aarch64)); then
   # CLI11 and nlohmann-json are headers in /usr/share and serve both architectures.
   APT_PACKAGES+=(g++-aarch64-linux-gnu qemu-user
-                 libgtest-dev:arm64 libpcre2-dev:arm64 libcpp-httplib-dev:arm64 libgomp1:arm64)
+                 libgtest-dev:arm64 libbenchmark-dev:arm64 libpcre2-dev:arm64 libcpp-httplib-dev:arm64 libgomp1:arm64)
 fi
 
 missing=()
