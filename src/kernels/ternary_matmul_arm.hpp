@@ -8,7 +8,7 @@
 // reference order (per-lane FMA per block, then ggml's hsum) and the blocks order (one FMA on the
 // block's exact sum) are the oracle's, bit for bit; I2_S needs only the row's integer total.
 //
-// Shapes: one token on I2_S or TQ2_0 decodes the codes in registers (gemv_2bit, 4 rows at a time);
+// Shapes: one token on I2_S or TQ2_0 decodes the codes in registers (gemv_2bit, kGemvRows rows);
 // everything else decodes 256-weight chunks of MR rows into L1 and dots NT tokens against them.
 #pragma once
 
@@ -29,17 +29,40 @@ namespace {
 
 constexpr int64_t kChunk = 256;  // weights decoded at a time: one TQ block, two I2_S blocks
 
-// acc lane j += sum of c[4j + e] * q[4j + e], e < 4 (SDOT's grouping; the baseline pairs its
-// widening products to the same lanes). |c| <= 3, so the int16 products and pair sums cannot wrap.
-inline int32x4_t dot16(int32x4_t acc, int8x16_t c, int8x16_t q) {
+// Sums of c * q over 16-value vectors in 4 int32 lanes: lane j = sum over every added vector of
+// c[4j + e] * q[4j + e], e < 4 (SDOT's grouping). The baseline keeps one int16 per position
+// (SMLAL, 2 instructions per 16 products instead of SDOT's 1) and folds positions into lanes only
+// in lanes(); with |c| <= 3 a position holds at most 85 products without wrapping, and callers add
+// at most 8 vectors (one 256-value block) between resets.
+struct LaneAcc {
 #if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, c, q);
+  int32x4_t sum = vdupq_n_s32(0);
+  void add(int8x16_t c, int8x16_t q) {
+    sum = vdotq_s32(sum, c, q);
+  }
+  int32x4_t lanes() const {
+    return sum;
+  }
 #else
-  const int16x8_t lo = vmull_s8(vget_low_s8(c), vget_low_s8(q));
-  const int16x8_t hi = vmull_high_s8(c, q);
-  return vpadalq_s16(acc, vpaddq_s16(lo, hi));
+  int16x8_t lo = vdupq_n_s16(0), hi = vdupq_n_s16(0);  // positions 0-7 and 8-15
+  void add(int8x16_t c, int8x16_t q) {
+    lo = vmlal_s8(lo, vget_low_s8(c), vget_low_s8(q));
+    hi = vmlal_high_s8(hi, c, q);
+  }
+  int32x4_t lanes() const {
+    return vpaddlq_s16(vpaddq_s16(lo, hi));
+  }
 #endif
-}
+};
+
+#if defined(__ARM_FEATURE_DOTPROD)
+constexpr int kGemvRows = 4;  // rows of the register GEMV (accumulators: 2 registers per row)
+constexpr int kTileRows = 4;  // the tile path's MR x NT (x2 accumulators for ggml's lane halves)
+#else
+constexpr int kGemvRows = 2;  // the int16 accumulators take twice the registers
+constexpr int kTileRows = 2;
+#endif
+constexpr int kTileTokens = 2;
 
 inline int8x16_t load_s8(const int8_t* p) {
   return vld1q_s8(p);
@@ -58,8 +81,11 @@ inline int8x16_t codes_of(uint8x16_t packed, int shift) {
   }
 }
 
+// The block's fp16 scale, converted by FCVTL (exact, as fp16_to_fp32).
 inline float block_scale(const uint8_t* scale_bytes) {
-  return fp16_to_fp32(static_cast<uint16_t>(scale_bytes[0] | (scale_bytes[1] << 8)));
+  uint16_t bits;
+  std::memcpy(&bits, scale_bytes, 2);
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(bits))), 0);
 }
 
 // ggml's hsum_float_8 of the lanes (lo = lanes 0-3, hi = lanes 4-7):
@@ -184,42 +210,42 @@ void matmul_panel(const TernaryWeights& w, const QuantizedActs& a, const int32_t
         tok[t] = t0 + std::min<int64_t>(tile * NT + t, tokens - 1);  // pad with a valid row
         acts[t] = a.row(tok[t]) + c * kChunk;
       }
-      int32x4_t lo[MR][NT], hi[MR][NT];
-      for (int i = 0; i < MR; ++i) {
-        for (int t = 0; t < NT; ++t) lo[i][t] = hi[i][t] = vdupq_n_s32(0);
-      }
+      LaneAcc lo[MR][NT], hi[MR][NT];  // ggml's lanes 0-3 and 4-7
       for (int64_t g = 0; g < len; g += 32) {
         int8x16_t q0[NT], q1[NT];
         for (int t = 0; t < NT; ++t) {
           q0[t] = load_s8(acts[t] + g);
           q1[t] = load_s8(acts[t] + g + 16);
         }
+#pragma GCC unroll 4
         for (int i = 0; i < MR; ++i) {
           const int8x16_t c0 = vld1q_s8(reinterpret_cast<const int8_t*>(codes[i] + g));
           const int8x16_t c1 = vld1q_s8(reinterpret_cast<const int8_t*>(codes[i] + g + 16));
+#pragma GCC unroll 4
           for (int t = 0; t < NT; ++t) {
-            lo[i][t] = dot16(lo[i][t], c0, q0[t]);
-            hi[i][t] = dot16(hi[i][t], c1, q1[t]);
+            lo[i][t].add(c0, q0[t]);
+            hi[i][t].add(c1, q1[t]);
           }
         }
       }
       for (int i = 0; i < MR; ++i) {
         for (int t = 0; t < NT; ++t) {
           const int l = i * NT + t;
+          const int32x4_t lanes_lo = lo[i][t].lanes(), lanes_hi = hi[i][t].lanes();
           if (!is_tq) {
-            acc_i[tile][l] += vaddvq_s32(vaddq_s32(lo[i][t], hi[i][t]));
+            acc_i[tile][l] += vaddvq_s32(vaddq_s32(lanes_lo, lanes_hi));
             continue;
           }
           const float d = a.scale[tok[t] * nb + c] * d_row[i];
           float* f = acc_f[tile][l];
           if (blocks_order) {  // the block's exact sum: sum(c*q) - sum(q), one FMA
-            const int32_t sum = vaddvq_s32(vaddq_s32(lo[i][t], hi[i][t])) - a.bsum[tok[t] * nb + c];
+            const int32_t sum = vaddvq_s32(vaddq_s32(lanes_lo, lanes_hi)) - a.bsum[tok[t] * nb + c];
             f[0] = std::fma(static_cast<float>(sum), d, f[0]);
             continue;
           }
           const int32_t* s = sub + tok[t] * (w.k / 32) + c * 8;
-          const float32x4_t vlo = vcvtq_f32_s32(vsubq_s32(lo[i][t], vld1q_s32(s)));
-          const float32x4_t vhi = vcvtq_f32_s32(vsubq_s32(hi[i][t], vld1q_s32(s + 4)));
+          const float32x4_t vlo = vcvtq_f32_s32(vsubq_s32(lanes_lo, vld1q_s32(s)));
+          const float32x4_t vhi = vcvtq_f32_s32(vsubq_s32(lanes_hi, vld1q_s32(s + 4)));
           vst1q_f32(f, vfmaq_n_f32(vld1q_f32(f), vlo, d));
           vst1q_f32(f + 4, vfmaq_n_f32(vld1q_f32(f + 4), vhi, d));
         }
@@ -257,85 +283,93 @@ void matmul_rows(const TernaryWeights& w, const QuantizedActs& a, const int32_t*
   }
 }
 
-// ---- one token on the 2-bit formats: codes decoded in registers, kRows rows at a time
+// ---- one token on the 2-bit formats: codes decoded in registers, kGemvRows rows at a time
 
-constexpr int kRows = 4;
+// One 128-value group (32 bytes of 2-bit codes per row: value 32l + m at bits 2l of byte m for
+// TQ2_0, 6 - 2l for I2_S) of every row against the token: lo/hi get ggml's lanes 0-3 / 4-7.
+template <bool kI2S>
+inline __attribute__((always_inline)) void group128(const uint8_t* const* row_ptr, int64_t offset,
+                                                    const int8_t* qg, LaneAcc* lo, LaneAcc* hi) {
+  int8x16_t q0[4], q1[4];
+#pragma GCC unroll 4
+  for (int l = 0; l < 4; ++l) {
+    q0[l] = load_s8(qg + 32 * l);
+    q1[l] = load_s8(qg + 32 * l + 16);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < kGemvRows; ++i) {
+    const uint8x16_t x0 = vld1q_u8(row_ptr[i] + offset);
+    const uint8x16_t x1 = vld1q_u8(row_ptr[i] + offset + 16);
+#pragma GCC unroll 4
+    for (int l = 0; l < 4; ++l) {
+      const int shift = kI2S ? 6 - 2 * l : 2 * l;
+      lo[i].add(codes_of(x0, shift), q0[l]);
+      hi[i].add(codes_of(x1, shift), q1[l]);
+    }
+  }
+}
 
-// I2_S (kI2S) or TQ2_0. The 128-value groups of a row are 32 bytes of codes: group l of 32 values
-// at bits 2l (TQ2_0) or 6 - 2l (I2_S); TQ2_0 has two groups and the fp16 scale per 66-byte block.
 template <bool kI2S>
 void gemv_2bit(const TernaryWeights& w, const QuantizedActs& a, const int32_t* sub, float* y,
                int64_t row_begin, int64_t row_end) {
+  constexpr int R = kGemvRows;
   const int64_t nb = w.k / kChunk;
   const int64_t row_bytes = kI2S ? w.k / 4 : nb * 66;
   const int64_t blocks128 = w.k / 128;
   const int8_t* q = a.row(0);
   const bool blocks_order = a.order == SumOrder::blocks;
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += kRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRows, row_end - r0));
-    const uint8_t* row_ptr[kRows];
-    for (int i = 0; i < kRows; ++i) {
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += R) {
+    const int rows = static_cast<int>(std::min<int64_t>(R, row_end - r0));
+    const uint8_t* row_ptr[R];
+    for (int i = 0; i < R; ++i)
       row_ptr[i] = w.data + std::min<int64_t>(r0 + i, row_end - 1) * row_bytes;
-    }
-    int32x4_t total[kRows];                    // I2_S: the rows' integer sums
-    float32x4_t acc_lo[kRows], acc_hi[kRows];  // TQ2_0: ggml's 8 float lanes
-    float acc0[kRows] = {};                    // TQ2_0, blocks order: lane 0 alone
-    for (int i = 0; i < kRows; ++i) {
-      total[i] = vdupq_n_s32(0);
-      acc_lo[i] = acc_hi[i] = vdupq_n_f32(0.0f);
-    }
-    // Per 256 values (two 128-value groups): lo/hi hold ggml's lanes 0-3 and 4-7.
-    for (int64_t blk = 0; blk < blocks128; blk += 2) {
-      const bool pair = blk + 1 < blocks128;  // I2_S rows may end on a 128-value group
-      int32x4_t lo[kRows], hi[kRows];
-      for (int i = 0; i < kRows; ++i) lo[i] = hi[i] = vdupq_n_s32(0);
-      for (int half = 0; half < (pair ? 2 : 1); ++half) {
-        const int64_t offset = kI2S ? (blk + half) * 32 : (blk / 2) * 66 + half * 32;
-        const int8_t* qg = q + (blk + half) * 128;
-        int8x16_t q0[4], q1[4];
-        for (int l = 0; l < 4; ++l) {
-          q0[l] = load_s8(qg + 32 * l);
-          q1[l] = load_s8(qg + 32 * l + 16);
-        }
-        for (int i = 0; i < kRows; ++i) {
-          const uint8x16_t x0 = vld1q_u8(row_ptr[i] + offset);
-          const uint8x16_t x1 = vld1q_u8(row_ptr[i] + offset + 16);
+    if constexpr (kI2S) {
+      // Only the rows' integer totals matter: lanes are folded every 256 values (the int16
+      // positions of the baseline hold 8 vectors).
+      int32x4_t total[R];
+      for (auto& v : total) v = vdupq_n_s32(0);
+      for (int64_t blk = 0; blk < blocks128; blk += 2) {
+        LaneAcc lo[R], hi[R];
+        group128<true>(row_ptr, blk * 32, q + blk * 128, lo, hi);
+        if (blk + 1 < blocks128)
+          group128<true>(row_ptr, blk * 32 + 32, q + blk * 128 + 128, lo, hi);
 #pragma GCC unroll 4
-          for (int l = 0; l < 4; ++l) {
-            const int shift = kI2S ? 6 - 2 * l : 2 * l;
-            lo[i] = dot16(lo[i], codes_of(x0, shift), q0[l]);
-            hi[i] = dot16(hi[i], codes_of(x1, shift), q1[l]);
-          }
-        }
+        for (int i = 0; i < R; ++i)
+          total[i] = vaddq_s32(total[i], vaddq_s32(lo[i].lanes(), hi[i].lanes()));
       }
-      if constexpr (kI2S) {
-        for (int i = 0; i < kRows; ++i) total[i] = vaddq_s32(total[i], vaddq_s32(lo[i], hi[i]));
-        continue;
-      } else {
-        const int64_t b = blk / 2;
-        const float d_act = a.scale[b];
-        const int32x4_t s_lo = vld1q_s32(sub + b * 8), s_hi = vld1q_s32(sub + b * 8 + 4);
-        for (int i = 0; i < kRows; ++i) {
-          const float d = d_act * block_scale(row_ptr[i] + b * 66 + 64);
-          if (blocks_order) {
-            const int32_t sum = vaddvq_s32(vaddq_s32(lo[i], hi[i])) - a.bsum[b];
-            acc0[i] = std::fma(static_cast<float>(sum), d, acc0[i]);
-          } else {
-            acc_lo[i] = vfmaq_n_f32(acc_lo[i], vcvtq_f32_s32(vsubq_s32(lo[i], s_lo)), d);
-            acc_hi[i] = vfmaq_n_f32(acc_hi[i], vcvtq_f32_s32(vsubq_s32(hi[i], s_hi)), d);
-          }
-        }
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      if constexpr (kI2S) {  // ((float)sum(c*q) - (float)sum(q)) / s * tensor_scale
+      for (int i = 0; i < rows; ++i) {  // ((float)sum(c*q) - (float)sum(q)) / s * tensor_scale
         y[r0 + i] = (static_cast<float>(vaddvq_s32(total[i])) - static_cast<float>(a.qsum[0])) /
                     a.scale[0] * w.tensor_scale;
-      } else if (blocks_order) {
-        float lanes[8] = {acc0[i], 0, 0, 0, 0, 0, 0, 0};  // the other lanes stay 0
-        y[r0 + i] = hsum8_ggml(vld1q_f32(lanes), vld1q_f32(lanes + 4));
-      } else {
-        y[r0 + i] = hsum8_ggml(acc_lo[i], acc_hi[i]);
+      }
+    } else {
+      float32x4_t acc_lo[R], acc_hi[R];  // ggml's 8 float lanes
+      float acc0[R] = {};                // blocks order: lane 0 alone
+      for (int i = 0; i < R; ++i) acc_lo[i] = acc_hi[i] = vdupq_n_f32(0.0f);
+      for (int64_t b = 0; b < nb; ++b) {
+        LaneAcc lo[R], hi[R];
+        group128<false>(row_ptr, b * 66, q + b * 256, lo, hi);
+        group128<false>(row_ptr, b * 66 + 32, q + b * 256 + 128, lo, hi);
+        const float d_act = a.scale[b];
+        const int32x4_t s_lo = vld1q_s32(sub + b * 8), s_hi = vld1q_s32(sub + b * 8 + 4);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+          const float d = d_act * block_scale(row_ptr[i] + b * 66 + 64);
+          if (blocks_order) {
+            const int32_t sum = vaddvq_s32(vaddq_s32(lo[i].lanes(), hi[i].lanes())) - a.bsum[b];
+            acc0[i] = std::fma(static_cast<float>(sum), d, acc0[i]);
+          } else {
+            acc_lo[i] = vfmaq_n_f32(acc_lo[i], vcvtq_f32_s32(vsubq_s32(lo[i].lanes(), s_lo)), d);
+            acc_hi[i] = vfmaq_n_f32(acc_hi[i], vcvtq_f32_s32(vsubq_s32(hi[i].lanes(), s_hi)), d);
+          }
+        }
+      }
+      for (int i = 0; i < rows; ++i) {
+        if (blocks_order) {
+          const float lanes[8] = {acc0[i], 0, 0, 0, 0, 0, 0, 0};  // the other lanes stay 0
+          y[r0 + i] = hsum8_ggml(vld1q_f32(lanes), vld1q_f32(lanes + 4));
+        } else {
+          y[r0 + i] = hsum8_ggml(acc_lo[i], acc_hi[i]);
+        }
       }
     }
   }
@@ -359,9 +393,9 @@ inline void ternary_matmul_arm(const TernaryWeights& w, const QuantizedActs& a, 
   } else if (a.n_tokens == 1 && w.type == TensorType::TQ2_0) {
     gemv_2bit<false>(w, a, sub.data(), y, row_begin, row_end);
   } else if (a.n_tokens == 1) {
-    matmul_rows<4, 1>(w, a, sub.data(), y, row_begin, row_end);
+    matmul_rows<kTileRows, 1>(w, a, sub.data(), y, row_begin, row_end);
   } else {
-    matmul_rows<4, 2>(w, a, sub.data(), y, row_begin, row_end);
+    matmul_rows<kTileRows, kTileTokens>(w, a, sub.data(), y, row_begin, row_end);
   }
 }
 
