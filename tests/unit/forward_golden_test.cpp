@@ -38,7 +38,9 @@ void check_golden_dir(const std::string& dir, const std::string& model_prefix, N
       EXPECT_TRUE(numerics == Numerics::Reference ? stats.passes() : stats.passes_loose())
           << gc.name;
       // Reference numerics are the reference's bits, with every kernel set on every architecture.
-      if (numerics == Numerics::Reference) EXPECT_EQ(stats.max_abs, 0.0) << gc.name;
+      if (numerics == Numerics::Reference) {
+        EXPECT_EQ(stats.max_abs, 0.0) << gc.name;
+      }
     }
   }
 }
