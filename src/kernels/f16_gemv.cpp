@@ -42,6 +42,17 @@ void f16_gemv_ref(const uint16_t* w, const uint16_t* x, int64_t n, int64_t k, fl
   for (int64_t r = 0; r < n; ++r) y[r] = f16_dot_ref(w + r * k, x, k);
 }
 
+F16GemvRows f16_gemv_rows_for(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::avx2) return f16_gemv_rows_avx2;
+  if (isa == Isa::avx512) return f16_gemv_rows_avx512;
+#elif defined(__aarch64__)
+  if (isa == Isa::neon || isa == Isa::dotprod) return f16_gemv_rows_neon;
+#endif
+  (void)isa;
+  return nullptr;
+}
+
 void f16_gemv(const uint16_t* w, const uint16_t* x, int64_t n, int64_t k, float* y, int n_threads) {
   const Isa isa = selected_isa();
   const int threads = static_cast<int>(std::clamp<int64_t>(n_threads, 1, std::max<int64_t>(n, 1)));
@@ -55,6 +66,11 @@ void f16_gemv(const uint16_t* w, const uint16_t* x, int64_t n, int64_t k, float*
 #if defined(__x86_64__) || defined(__i386__)
     if (isa == Isa::avx512 || isa == Isa::avx2) {
       f16_gemv_rows_avx2(w, x, k, y, begin, end);
+      continue;
+    }
+#elif defined(__aarch64__)
+    if (isa == Isa::neon || isa == Isa::dotprod) {
+      f16_gemv_rows_neon(w, x, k, y, begin, end);
       continue;
     }
 #endif

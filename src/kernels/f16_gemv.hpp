@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "kernels/cpu_features.hpp"
+
 namespace bitnet::kernels {
 
 float f16_dot_ref(const uint16_t* w, const uint16_t* x, int64_t k);
@@ -25,5 +27,14 @@ void f16_gemv_rows_avx2(const uint16_t* w, const uint16_t* x, int64_t k, float* 
                         int64_t row_begin, int64_t row_end);
 void f16_gemv_rows_avx512(const uint16_t* w, const uint16_t* x, int64_t k, float* y,
                           int64_t row_begin, int64_t row_end);
+void f16_gemv_rows_neon(const uint16_t* w, const uint16_t* x, int64_t k, float* y,
+                        int64_t row_begin, int64_t row_end);
+
+using F16GemvRows = void (*)(const uint16_t* w, const uint16_t* x, int64_t k, float* y,
+                             int64_t row_begin, int64_t row_end);
+// The rows kernel written for `isa` (avx512: its own, though f16_gemv runs the AVX2 one there;
+// dotprod: the NEON one), nullptr for scalar and the other architecture's sets: lets tests loop
+// over built_isas().
+F16GemvRows f16_gemv_rows_for(Isa isa);
 
 }  // namespace bitnet::kernels

@@ -252,27 +252,31 @@ void head_gemv_rows_ref(const QuantizedHead& w, const HeadActs& a, float* y, int
   }
 }
 
+HeadGemvRows head_gemv_rows_for(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::avx2) return head_gemv_rows_avx2;
+  if (isa == Isa::avx512) return head_gemv_rows_avx512;
+#elif defined(__aarch64__)
+  if (isa == Isa::neon || isa == Isa::dotprod) return head_gemv_rows_neon;
+#endif
+  (void)isa;
+  return nullptr;
+}
+
 void head_gemv(const QuantizedHead& w, const float* x, HeadActs& scratch, float* y, int n_threads) {
   quantize_head_acts(w, x, scratch);
-  const Isa isa = selected_isa();
+  const HeadGemvRows kernel = head_gemv_rows_for(selected_isa());
   const int64_t n = w.rows;
   const int threads = static_cast<int>(std::clamp<int64_t>(n_threads, 1, std::max<int64_t>(n, 1)));
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int t = 0; t < threads; ++t) {
     const int64_t begin = n * t / threads;
     const int64_t end = n * (t + 1) / threads;
-#if defined(__x86_64__) || defined(__i386__)
-    if (isa == Isa::avx512) {
-      head_gemv_rows_avx512(w, scratch, y, begin, end);
-      continue;
+    if (kernel != nullptr) {
+      kernel(w, scratch, y, begin, end);
+    } else {
+      head_gemv_rows_ref(w, scratch, y, begin, end);
     }
-    if (isa == Isa::avx2) {
-      head_gemv_rows_avx2(w, scratch, y, begin, end);
-      continue;
-    }
-#endif
-    (void)isa;
-    head_gemv_rows_ref(w, scratch, y, begin, end);
   }
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/bitlinear.hpp"
+#include "kernels/cpu_features.hpp"
 #include "quant/tensor_type.hpp"
 
 namespace bitnet::kernels {
@@ -86,6 +87,14 @@ void head_gemv_rows_avx2(const QuantizedHead& w, const HeadActs& a, float* y, in
                          int64_t row_end);
 void head_gemv_rows_avx512(const QuantizedHead& w, const HeadActs& a, float* y, int64_t row_begin,
                            int64_t row_end);
+void head_gemv_rows_neon(const QuantizedHead& w, const HeadActs& a, float* y, int64_t row_begin,
+                         int64_t row_end);
+
+using HeadGemvRows = void (*)(const QuantizedHead& w, const HeadActs& a, float* y,
+                              int64_t row_begin, int64_t row_end);
+// The rows kernel of `isa` (neon and dotprod share one), nullptr for scalar and the other
+// architecture's sets: lets tests loop over built_isas().
+HeadGemvRows head_gemv_rows_for(Isa isa);
 
 // The entry point: quantizes x into scratch and computes all w.rows outputs with the fastest
 // kernel this process selected (BITNET_CPU), rows split statically over n_threads.

@@ -68,6 +68,8 @@ const OpsKernels& ops_kernels(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
   if (isa == Isa::avx2) return ops_kernels_avx2();
   if (isa == Isa::avx512) return ops_kernels_avx512();
+#elif defined(__aarch64__)
+  if (isa == Isa::neon || isa == Isa::dotprod) return ops_kernels_neon();
 #endif
   (void)isa;
   return scalar;

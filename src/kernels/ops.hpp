@@ -1,7 +1,8 @@
 // The forward pass's small ops (exp, FFN activations, softmax, RMSNorm, RoPE, adds) per ISA, each
 // bit-identical to its scalar oracle in ops_ref.hpp, and row-batched forms that split multi-token
 // batches over OpenMP threads. The scalar set is the oracle itself; the AVX2 and AVX-512 sets are
-// ops_avx2.cpp / ops_avx512.cpp (one algorithm, ops_x86.hpp, over two vector widths).
+// ops_avx2.cpp / ops_avx512.cpp (one algorithm, ops_x86.hpp, over two vector widths); ARM's neon
+// and dotprod sets share ops_neon.cpp (the same algorithm over four float32x4).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,7 @@ const OpsKernels& ops();
 
 const OpsKernels& ops_kernels_avx2();
 const OpsKernels& ops_kernels_avx512();
+const OpsKernels& ops_kernels_neon();
 
 // Batches of `rows` rows of n values (tokens) with the selected set. Rows are independent, so the
 // static split over n_threads changes no bit. Batches under kMinValuesToFork values stay on the

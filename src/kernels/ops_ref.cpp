@@ -116,9 +116,7 @@ bool use_avx512() {
   return yes;
 }
 }  // namespace
-#endif
 
-#if defined(__x86_64__) || defined(__i386__)
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
   return use_avx512() ? dot_f16_vecdot_avx512(w, x, n) : dot_f16_vecdot_scalar(w, x, n);
 }
@@ -128,6 +126,24 @@ float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
 float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
   // Exact products: the fma of the AVX-512 lanes16 is the plain add of this definition.
   return use_avx512() ? dot_f16_lanes16_avx512(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
+}
+#elif defined(__aarch64__)
+namespace {
+bool use_neon() {
+  static const bool yes = selected_isa() == Isa::neon || selected_isa() == Isa::dotprod;
+  return yes;
+}
+}  // namespace
+
+float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
+  return use_neon() ? dot_f16_vecdot_neon(w, x, n) : dot_f16_vecdot_scalar(w, x, n);
+}
+float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
+  return use_neon() ? dot_f16_lanes16_neon(w, x, n) : dot_f16_lanes16_scalar(w, x, n);
+}
+float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
+  // Exact products: the fma of the NEON lanes16 is the plain add of this definition.
+  return use_neon() ? dot_f16_lanes16_neon(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
 }
 #else
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
@@ -140,6 +156,20 @@ float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
   return dot_f16_lanes16_exact_scalar(w, x, n);
 }
 #endif
+
+F16DotKernels f16_dot_kernels(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa == Isa::avx512) {
+    return {.vecdot = dot_f16_vecdot_avx512, .lanes16 = dot_f16_lanes16_avx512};
+  }
+#elif defined(__aarch64__)
+  if (isa == Isa::neon || isa == Isa::dotprod) {
+    return {.vecdot = dot_f16_vecdot_neon, .lanes16 = dot_f16_lanes16_neon};
+  }
+#endif
+  (void)isa;
+  return {};
+}
 
 float dot_f16_vecdot_scalar(const uint16_t* w, const float* x, int64_t n) {
   const int64_t np = n & ~int64_t{63};

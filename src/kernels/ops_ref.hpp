@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "kernels/cpu_features.hpp"
+
 namespace bitnet::kernels {
 
 // y = (x * (1 / sqrtf(mean(x^2) + eps))) * w. The squares are float, their sum double (as ggml).
@@ -64,13 +66,25 @@ float dot_f16_plain(const uint16_t* w, const float* x, int64_t n);
 float dot_f32_plain(const float* a, const float* b, int64_t n);
 
 // The scalar definitions of the above (what the SIMD versions are tested against); the functions
-// above call the AVX-512 versions when that kernel set is selected (BITNET_CPU).
+// above call the AVX-512 or NEON versions when such a kernel set is selected (BITNET_CPU).
 float dot_f16_vecdot_scalar(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_lanes16_scalar(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_lanes16_exact_scalar(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_vecdot_avx512(const uint16_t* w, const float* x, int64_t n);
 // With a hardware fma (the reference's): equal to lanes16_scalar barring its rare double roundings.
 float dot_f16_lanes16_avx512(const uint16_t* w, const float* x, int64_t n);
+// The same lanes over four float32x4 (neon and dotprod sets).
+float dot_f16_vecdot_neon(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_lanes16_neon(const uint16_t* w, const float* x, int64_t n);
+
+// The SIMD versions written for an ISA (avx512; neon and dotprod share one), null members for the
+// others (scalar, avx2, the other architecture's): lets tests loop over built_isas(). lanes16
+// also serves lanes16_exact.
+struct F16DotKernels {
+  float (*vecdot)(const uint16_t* w, const float* x, int64_t n) = nullptr;
+  float (*lanes16)(const uint16_t* w, const float* x, int64_t n) = nullptr;
+};
+F16DotKernels f16_dot_kernels(Isa isa);
 
 // The 16-lane reduction of _mm512_reduce_add_ps (halves added pairwise down to one value).
 float reduce_add16(const float* lanes);

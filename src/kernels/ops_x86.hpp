@@ -1,7 +1,8 @@
 // The small ops of ops.hpp written once over a 16-lane float vector policy V (ops_avx2.cpp: two
-// ymm; ops_avx512.cpp: one zmm). Every lane performs the scalar oracle's float operations in the
-// oracle's order (ops_ref.cpp), with hardware fused multiply-adds where the oracle calls std::fma,
-// so the results are bit-identical to it. Included only by the ISA files.
+// ymm; ops_avx512.cpp: one zmm; ops_neon.cpp: four float32x4, hence no intrinsics here). Every lane
+// performs the scalar oracle's float operations in the oracle's order (ops_ref.cpp), with hardware
+// fused multiply-adds where the oracle calls std::fma, so the results are bit-identical to it.
+// Included only by the ISA files.
 //
 // V supplies: F (16 floats), set1, zero, load, store, load_partial / store_partial (the first
 // `count` < 16 lanes; loads give 0 elsewhere), keep_first (lanes from `count` on set to a fill

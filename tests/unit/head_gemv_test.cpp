@@ -97,11 +97,9 @@ void check_kernels(const QuantizedHead& w, const std::vector<float>& x, const st
   HeadActs acts;
   kernels::quantize_head_acts(w, x.data(), acts);
   const auto want = oracle(w, acts);
-#if defined(__x86_64__) || defined(__i386__)
-  for (Isa isa : {Isa::avx2, Isa::avx512}) {
-    if (!kernels::isa_supported(isa)) continue;
-    const auto run =
-        isa == Isa::avx2 ? kernels::head_gemv_rows_avx2 : kernels::head_gemv_rows_avx512;
+  for (Isa isa : kernels::built_isas()) {
+    const kernels::HeadGemvRows run = kernels::head_gemv_rows_for(isa);
+    if (run == nullptr || !kernels::isa_supported(isa)) continue;
     std::vector<float> y(static_cast<size_t>(w.rows), -1.0f);
     run(w, acts, y.data(), 0, w.rows);
     expect_bitwise_equal(y, want, what + " " + std::string(kernels::to_string(isa)));
@@ -112,7 +110,6 @@ void check_kernels(const QuantizedHead& w, const std::vector<float>& x, const st
       expect_bitwise_equal(part, want, what + " rows 1.." + std::to_string(w.rows - 2));
     }
   }
-#endif
   for (int threads : {1, 2, 3}) {
     std::vector<float> y(static_cast<size_t>(w.rows));
     HeadActs scratch;

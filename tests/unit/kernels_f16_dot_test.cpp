@@ -1,9 +1,10 @@
-// The AVX-512 F16 dot products of the forward pass (attention over the F16 cache, batched head)
-// against their scalar definitions, on lengths with every tail.
+// The SIMD (AVX-512, NEON) F16 dot products of the forward pass (attention over the F16 cache,
+// batched head) against their scalar definitions, on lengths with every tail.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <random>
 #include <vector>
 
@@ -20,7 +21,7 @@ struct F16Case {
   std::vector<float> x_f16;  // exact in F16
 };
 
-[[maybe_unused]] F16Case random_case(int64_t n, std::mt19937& rng) {
+F16Case random_case(int64_t n, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   F16Case c;
   for (int64_t i = 0; i < n; ++i) {
@@ -32,39 +33,56 @@ struct F16Case {
 }
 
 // tinyBLAS's lanes with a real fma: the reference the AVX-512 version must equal.
-[[maybe_unused]] float lanes16_fma(const uint16_t* w, const float* x, int64_t n) {
+float lanes16_fma(const uint16_t* w, const float* x, int64_t n) {
   float acc[16] = {};
   for (int64_t i = 0; i < n; ++i) acc[i % 16] = std::fma(fp16_to_fp32(w[i]), x[i], acc[i % 16]);
   return reduce_add16(acc);
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-TEST(KernelsF16Dot, Avx512EqualsScalarOnEveryTail) {
-  if (!isa_supported(Isa::avx512)) GTEST_SKIP() << "this CPU lacks avx512";
+TEST(KernelsF16Dot, SimdEqualsScalarOnEveryTail) {
   std::mt19937 rng(7);
-  for (int64_t n : {1, 15, 16, 17, 63, 64, 65, 128, 200, 2560, 2561}) {
-    const F16Case c = random_case(n, rng);
-    const auto bits = [](float v) {
-      uint32_t u;
-      std::memcpy(&u, &v, 4);
-      return u;
-    };
-    EXPECT_EQ(bits(dot_f16_vecdot_avx512(c.w.data(), c.x_f16.data(), n)),
-              bits(dot_f16_vecdot_scalar(c.w.data(), c.x_f16.data(), n)))
-        << "vecdot n=" << n;
-    EXPECT_EQ(bits(dot_f16_lanes16_avx512(c.w.data(), c.x_f16.data(), n)),
-              bits(dot_f16_lanes16_exact_scalar(c.w.data(), c.x_f16.data(), n)))
-        << "lanes16 exact n=" << n;
-    EXPECT_EQ(bits(dot_f16_lanes16_avx512(c.w.data(), c.x.data(), n)),
-              bits(lanes16_fma(c.w.data(), c.x.data(), n)))
-        << "lanes16 n=" << n;
-    // The scalar emulation of the fma agrees but for rare double roundings: within an ulp or so.
-    EXPECT_NEAR(dot_f16_lanes16_scalar(c.w.data(), c.x.data(), n),
-                lanes16_fma(c.w.data(), c.x.data(), n), 1e-4 * std::sqrt(static_cast<double>(n)));
+  const auto bits = [](float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return u;
+  };
+  int tested = 0;
+  for (Isa isa : built_isas()) {
+    const F16DotKernels k = f16_dot_kernels(isa);
+    if (k.vecdot == nullptr) continue;
+    if (!isa_supported(isa)) {
+      std::cout << "[  SKIPPED ] " << to_string(isa) << ": not supported by this CPU\n";
+      continue;
+    }
+    ++tested;
+    for (int64_t n : {1, 15, 16, 17, 63, 64, 65, 128, 200, 2560, 2561}) {
+      const F16Case c = random_case(n, rng);
+      EXPECT_EQ(bits(k.vecdot(c.w.data(), c.x_f16.data(), n)),
+                bits(dot_f16_vecdot_scalar(c.w.data(), c.x_f16.data(), n)))
+          << to_string(isa) << " vecdot n=" << n;
+      EXPECT_EQ(bits(k.lanes16(c.w.data(), c.x_f16.data(), n)),
+                bits(dot_f16_lanes16_exact_scalar(c.w.data(), c.x_f16.data(), n)))
+          << to_string(isa) << " lanes16 exact n=" << n;
+      EXPECT_EQ(bits(k.lanes16(c.w.data(), c.x.data(), n)),
+                bits(lanes16_fma(c.w.data(), c.x.data(), n)))
+          << to_string(isa) << " lanes16 n=" << n;
+      // The scalar emulation of the fma agrees but for rare double roundings: within an ulp or so.
+      EXPECT_NEAR(dot_f16_lanes16_scalar(c.w.data(), c.x.data(), n),
+                  lanes16_fma(c.w.data(), c.x.data(), n), 1e-4 * std::sqrt(static_cast<double>(n)));
+    }
+    // Products that underflow to -0 leave every lane at -0; the lanes past n must stay so (a
+    // padded fma would make them +0 and the sum +0).
+    const int64_t n = 17;
+    const std::vector<uint16_t> w(n, 0x8001);  // -2^-24, the smallest F16 subnormal
+    const std::vector<float> x(n, 1e-40f);
+    EXPECT_EQ(bits(k.lanes16(w.data(), x.data(), n)), bits(lanes16_fma(w.data(), x.data(), n)))
+        << to_string(isa) << " lanes16 of -0 products";
+    EXPECT_EQ(bits(lanes16_fma(w.data(), x.data(), n)), bits(-0.0f));
   }
-}
-
+#if defined(__aarch64__)
+  EXPECT_GT(tested, 0) << "neon is the aarch64 baseline";
 #endif
+}
 
 }  // namespace
 }  // namespace bitnet::kernels
