@@ -332,7 +332,7 @@ TEST_F(ConvertBadInput, JsonValuesOfTheWrongType) {
 TEST_F(ConvertBadInput, CliReportsErrorWithExitCodeOne) {
   const auto dir = copy("llama-ternary-packed");
   fs::remove(dir / "config.json");
-  const std::string cmd = test::cli_path() + " convert " + dir.string() + " -o " +
+  const std::string cmd = test::cli_command() + " convert " + dir.string() + " -o " +
                           (root_ / "cli.gguf").string() + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);

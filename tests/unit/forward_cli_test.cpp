@@ -16,7 +16,7 @@ std::string join(const std::vector<int32_t>& ids) {
 }
 
 int run(const std::string& args) {
-  return std::system((test::cli_path() + " " + args + " 2>/dev/null").c_str());
+  return std::system((test::cli_command() + " " + args + " 2>/dev/null").c_str());
 }
 
 TEST(ForwardCli, EvalWritesTheGoldenLayout) {

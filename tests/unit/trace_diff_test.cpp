@@ -40,7 +40,7 @@ class TraceDiffTest : public ::testing::Test {
   }
 
   test::CommandResult cli(const std::string& args) {
-    return test::run_command(test::shell_quote(test::cli_path()) + " trace-diff " + args, root_);
+    return test::run_command(test::cli_command() + " trace-diff " + args, root_);
   }
 
   std::string q(const std::filesystem::path& p) { return test::shell_quote(p.string()); }
