@@ -22,6 +22,7 @@
 #include "bitnet/error.hpp"
 #include "commands.hpp"
 #include "head_type_option.hpp"
+#include "kv_cache_option.hpp"
 #include "kernels/cpu_features.hpp"
 #include "model/context.hpp"
 #include "model/model.hpp"
@@ -44,6 +45,7 @@ struct BenchOptions {
   bool json = false;
   bool fast_numerics = false;
   std::string head_type = "f16";
+  KvCacheTypes cache_types;
 };
 
 // What llama-bench reports about a model: total tensor bytes and elements, and a description.
@@ -254,7 +256,7 @@ void print_table(const ModelFacts& m, const std::vector<TestResult>& tests) {
 
 // Every key llama-bench -o json writes (tools/llama-bench; compare-llama-bench.py requires them),
 // valued for our run, or llama-bench's default where the notion does not exist here; then ours.
-void print_json(const ModelFacts& m, int poll, const char* numerics,
+void print_json(const ModelFacts& m, int poll, const char* numerics, const KvCacheTypes& kv,
                 const std::vector<TestResult>& tests) {
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   for (const auto& t : tests) {
@@ -275,8 +277,8 @@ void print_json(const ModelFacts& m, int poll, const char* numerics,
     j["cpu_mask"] = "0x0";
     j["cpu_strict"] = false;
     j["poll"] = poll;
-    j["type_k"] = "f16";
-    j["type_v"] = "f16";
+    j["type_k"] = kv.k;
+    j["type_v"] = kv.v;
     j["n_gpu_layers"] = 0;
     j["n_cpu_moe"] = 0;
     j["split_mode"] = "layer";
@@ -387,6 +389,8 @@ void run_bench(const BenchOptions& o) {
     copt.n_ctx = std::max(1, deepest + longest);
     copt.n_threads = threads;
     copt.numerics = o.fast_numerics ? Numerics::Fast : Numerics::Reference;
+    copt.type_k = parse_kv_type(o.cache_types.k);
+    copt.type_v = parse_kv_type(o.cache_types.v);
     Context ctx(model, copt);
     TokenSource src(ctx.n_vocab(), bos_id(*model));
     // llama-bench's order: per parameter set, the pp tests, then the tg tests.
@@ -400,7 +404,7 @@ void run_bench(const BenchOptions& o) {
     }
   }
   if (o.json) {
-    print_json(facts, o.poll, o.fast_numerics ? "fast" : "reference", tests);
+    print_json(facts, o.poll, o.fast_numerics ? "fast" : "reference", o.cache_types, tests);
   } else {
     print_table(facts, tests);
     std::printf("numerics: %s%s\n",
@@ -441,6 +445,7 @@ void register_bench(CLI::App& app) {
                 "fast numerics: TQ sums block by block, one-token roundings for every batch (not "
                 "bit-exact with the reference; see docs/architecture.md)");
   add_head_type_option(*cmd, opt->head_type);
+  add_kv_cache_options(*cmd, opt->cache_types);
   cmd->callback([opt] { run_bench(*opt); });
 }
 

@@ -12,6 +12,7 @@
 #include "bitnet/error.hpp"
 #include "commands.hpp"
 #include "head_type_option.hpp"
+#include "kv_cache_option.hpp"
 #include "model/context.hpp"
 #include "trace_option.hpp"
 
@@ -27,6 +28,7 @@ struct EvalOptions {
   bool last = false;
   bool fast = false;
   bool kv_f32 = false;
+  KvCacheTypes cache_types;
   std::string head_type = "f16";
 };
 
@@ -63,7 +65,8 @@ void run_eval(const EvalOptions& opt) {
   copt.n_ctx = opt.n_ctx > 0 ? opt.n_ctx : static_cast<int32_t>(tokens.size());
   copt.n_threads = opt.threads;
   copt.numerics = opt.fast ? Numerics::Fast : Numerics::Reference;
-  copt.kv_type = opt.kv_f32 ? KvType::F32 : KvType::F16;
+  copt.type_k = opt.kv_f32 ? KvType::F32 : parse_kv_type(opt.cache_types.k);
+  copt.type_v = opt.kv_f32 ? KvType::F32 : parse_kv_type(opt.cache_types.v);
   LoadOptions load;
   load.head_type = head_quant_type(opt.head_type);
   Context ctx(Model::load(opt.model, load), copt);
@@ -96,6 +99,7 @@ void register_eval(CLI::App& app) {
                 "fast numerics instead of the reference's (see docs/architecture.md)");
   cmd->add_flag("--kv-f32", opt->kv_f32, "F32 KV cache instead of F16");
   add_head_type_option(*cmd, opt->head_type);
+  add_kv_cache_options(*cmd, opt->cache_types);
   add_trace_filter_option(*cmd);
   cmd->callback([opt] { run_eval(*opt); });
 }

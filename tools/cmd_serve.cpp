@@ -69,6 +69,12 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-a,--alias", opt->alias, "model id in /v1/models (default: the file name)");
   add_head_type_option(*cmd, opt->head_type);
+  cmd->add_option("--cache-type-k", opt->cache_type_k, "-ctk: KV cache type for K: f16 or q8_0")
+      ->check(CLI::IsMember({"f16", "q8_0"}, CLI::ignore_case))
+      ->capture_default_str();
+  cmd->add_option("--cache-type-v", opt->cache_type_v, "-ctv: KV cache type for V: f16 or q8_0")
+      ->check(CLI::IsMember({"f16", "q8_0"}, CLI::ignore_case))
+      ->capture_default_str();
   cmd->add_flag("--reference-numerics", opt->reference_numerics,
                 "the reference's roundings: results depend on what else is in the batch");
   cmd->add_flag("--fast-numerics", *fast, "batch-invariant fast numerics (the default)")

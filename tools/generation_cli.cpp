@@ -76,6 +76,7 @@ void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
   cmd.add_flag("--fast-numerics", opt.fast_numerics,
                "skip the reference's batch-size-dependent roundings");
   add_head_type_option(cmd, opt.head_type);
+  add_kv_cache_options(cmd, opt.cache_types);
   cmd.add_option("--chat-template", opt.chat_template,
                  "auto (the model's), llama3, bitnet, llama2 or raw")
       ->capture_default_str();
@@ -113,6 +114,8 @@ EngineConfig engine_config(const GenerationCliOptions& opt) {
   c.n_ctx = opt.n_ctx;
   c.n_threads = opt.n_threads;
   c.reference_numerics = !opt.fast_numerics;
+  c.cache_type_k = opt.cache_types.k;
+  c.cache_type_v = opt.cache_types.v;
   return c;
 }
 

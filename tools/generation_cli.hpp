@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bitnet/bitnet.hpp"
+#include "kv_cache_option.hpp"
 
 namespace CLI {
 class App;
@@ -36,6 +37,7 @@ struct GenerationCliOptions {
   bool no_mmap = false;
   bool fast_numerics = false;
   std::string head_type = "f16";  // --head-type: f16 (as stored), q8_0, q6_k
+  KvCacheTypes cache_types;       // -ctk / -ctv
   std::string chat_template = "auto";
   std::string system;
   bool verbose = false;

@@ -23,8 +23,18 @@ namespace {
 // llama.cpp's multi-letter short flags, which CLI11 cannot declare, as their long names.
 void translate_llama_short_flags(int argc, char** argv) {
   static char parallel[] = "--parallel";
+  static char cache_type_k[] = "--cache-type-k";
+  static char cache_type_v[] = "--cache-type-v";
+  struct Alias {
+    const char* short_name;
+    char* long_name;
+  };
+  static const Alias aliases[] = {
+      {"-np", parallel}, {"-ctk", cache_type_k}, {"-ctv", cache_type_v}};
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "-np") == 0) argv[i] = parallel;
+    for (const Alias& a : aliases) {
+      if (std::strcmp(argv[i], a.short_name) == 0) argv[i] = a.long_name;
+    }
   }
 }
 }  // namespace

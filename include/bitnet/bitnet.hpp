@@ -157,6 +157,10 @@ struct EngineConfig {
   int n_threads = 0;     // 0 = every hardware thread
   Device device;
   bool kv_f16 = true;  // F16 KV cache like the references; false = F32
+  // llama.cpp's --cache-type-k/-v: "f16" or "q8_0" (half the bytes; its own numerics). With
+  // kv_f16 = false both must stay "f16" (the cache is then f32).
+  std::string cache_type_k = "f16";
+  std::string cache_type_v = "f16";
   // true: mirror the reference implementation's float details (logits match it); false: the same
   // math without its batch-size-dependent roundings.
   bool reference_numerics = true;
@@ -284,6 +288,8 @@ struct BatchConfig {
   int32_t n_seq_max = 4;  // sequence ids 0..n_seq_max-1
   int n_threads = 0;      // 0 = every hardware thread
   bool kv_f16 = true;
+  std::string cache_type_k = "f16";  // as EngineConfig's
+  std::string cache_type_v = "f16";
   // false (the default here): fast numerics, batch-invariant: a sequence's logits are
   // bit-identical whether it is decoded alone or with others, at any row, with any thread count.
   // true: the reference's float details, which depend on the batch's size.

@@ -16,6 +16,13 @@
 
 namespace bitnet::api {
 
+// The cache types of EngineConfig/BatchConfig (kv_f16, cache_type_k/_v) into `o`; throws
+// Error(config) for an unknown type or q8_0 together with kv_f16 = false.
+void set_kv_types(ContextOptions& o, bool kv_f16, const std::string& type_k,
+                  const std::string& type_v);
+// "F16", "F32", or "K q8_0 / V f16" style when the two differ.
+std::string kv_cache_name(const ContextOptions& o);
+
 struct Model::Impl {
   std::shared_ptr<const bitnet::Model> model;
   tokenizer::Tokenizer tokenizer;
@@ -43,8 +50,11 @@ struct Engine::Impl {
   std::vector<TokenId> tokenize_prompt(std::string_view prompt) const;
   size_t kv_bytes() const {
     const auto& c = model_impl().model->config();
-    const size_t element = ctx->options().kv_type == KvType::F16 ? 2 : 4;
-    return 2 * element * static_cast<size_t>(c.n_layer * ctx->n_ctx() * c.n_embd_kv());
+    const auto cells = static_cast<size_t>(c.n_layer * ctx->n_ctx() * c.n_embd_kv());
+    const auto bytes = [&](KvType t) {
+      return t == KvType::F16 ? 2 * cells : t == KvType::F32 ? 4 * cells : cells / 32 * 34;
+    };
+    return bytes(ctx->options().type_k) + bytes(ctx->options().type_v);
   }
 };
 

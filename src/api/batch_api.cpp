@@ -36,7 +36,7 @@ ContextOptions batch_context_options(const BatchConfig& config) {
   o.n_threads = config.n_threads > 0
                     ? config.n_threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  o.kv_type = config.kv_f16 ? KvType::F16 : KvType::F32;
+  set_kv_types(o, config.kv_f16, config.cache_type_k, config.cache_type_v);
   o.numerics = config.reference_numerics ? Numerics::Reference : Numerics::Fast;
   return o;
 }

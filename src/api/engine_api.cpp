@@ -25,7 +25,7 @@ ContextOptions context_options(const Model::Impl& model, const EngineConfig& con
   o.n_threads = config.n_threads > 0
                     ? config.n_threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  o.kv_type = config.kv_f16 ? KvType::F16 : KvType::F32;
+  set_kv_types(o, config.kv_f16, config.cache_type_k, config.cache_type_v);
   o.numerics = config.reference_numerics ? Numerics::Reference : Numerics::Fast;
   return o;
 }
@@ -152,7 +152,7 @@ EngineStats Engine::stats() const {
   s.device = Device::cpu();
   s.backend = "cpu (" + std::to_string(s.n_threads) +
               (s.n_threads == 1 ? " thread, " : " threads, ") +
-              (ctx.options().kv_type == KvType::F16 ? "F16" : "F32") + " KV cache, " +
+              kv_cache_name(ctx.options()) + " KV cache, " +
               (ctx.options().numerics == Numerics::Reference ? "reference" : "fast") + " numerics)";
   return s;
 }

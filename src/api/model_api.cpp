@@ -14,6 +14,31 @@
 #include "tokenizer/chat_template.hpp"
 
 namespace bitnet::api {
+
+void set_kv_types(ContextOptions& o, bool kv_f16, const std::string& type_k,
+                  const std::string& type_v) {
+  o.type_k = parse_kv_type(type_k);
+  o.type_v = parse_kv_type(type_v);
+  if (!kv_f16) {
+    if (o.type_k != KvType::F16 || o.type_v != KvType::F16) {
+      throw Error(ErrorCategory::config, "kv_f16 = false (an f32 cache) with cache types K " +
+                                             type_k + ", V " + type_v + ": choose one");
+    }
+    o.type_k = o.type_v = KvType::F32;
+  }
+  if ((o.type_k == KvType::F32) != (o.type_v == KvType::F32)) {
+    throw Error(ErrorCategory::config, "cache types K " + type_k + ", V " + type_v +
+                                           ": f32 is for both or neither");
+  }
+}
+
+std::string kv_cache_name(const ContextOptions& o) {
+  if (o.type_k == o.type_v) {
+    return o.type_k == KvType::Q8_0 ? "Q8_0" : o.type_k == KvType::F16 ? "F16" : "F32";
+  }
+  return "K " + std::string(to_string(o.type_k)) + " / V " + std::string(to_string(o.type_v));
+}
+
 namespace {
 
 ModelInfo make_info(const bitnet::Model& model) {

@@ -379,7 +379,7 @@ BITNET_API bitnet_status bitnet_context_create(bitnet_model* model,
     options.n_threads = p.n_threads > 0 ? p.n_threads : bitnet::capi::default_threads();
     options.numerics =
         p.numerics == BITNET_NUMERICS_FAST ? bitnet::Numerics::Fast : bitnet::Numerics::Reference;
-    options.kv_type = p.kv_f32 ? bitnet::KvType::F32 : bitnet::KvType::F16;
+    options.type_k = options.type_v = p.kv_f32 ? bitnet::KvType::F32 : bitnet::KvType::F16;
     auto ctx = std::make_unique<bitnet_context>();
     ctx->owner = model;
     ctx->options = options;

@@ -24,7 +24,12 @@ KvCache make_kv(const Model& model, const ContextOptions& o) {
     throw Error(ErrorCategory::config, "n_ctx must be positive, got " + std::to_string(o.n_ctx));
   if (o.n_seq <= 0)
     throw Error(ErrorCategory::config, "n_seq must be positive, got " + std::to_string(o.n_seq));
-  return KvCache(c.n_layer, o.n_ctx, c.n_embd_kv(), o.kv_type, o.n_seq);
+  const bool quantized = o.type_k == KvType::Q8_0 || o.type_v == KvType::Q8_0;
+  if (quantized && c.head_dim % 32 != 0) {
+    throw Error(ErrorCategory::config, "a q8_0 KV cache needs head_dim a multiple of 32 (this model: " +
+                                           std::to_string(c.head_dim) + ")");
+  }
+  return KvCache(c.n_layer, o.n_ctx, c.n_embd_kv(), o.type_k, o.type_v, o.n_seq);
 }
 
 }  // namespace
@@ -148,7 +153,7 @@ int64_t Context::eval_ubatch(size_t begin, size_t end, int64_t first_out_row) {
   batch.seq = ub_seq_.data();
   batch.pos = ub_pos_.data();
   batch.seq_end = ub_seq_end_.data();
-  batch.numerics = batch_numerics(options_.numerics, c, kv_.type() == KvType::F16, n);
+  batch.numerics = batch_numerics(options_.numerics, c, kv_.k_type() != KvType::F32, n);
   batch.residual = residual_.data();
   cpu_->embed(ub_token_, batch);
   for (int64_t il = 0; il < c.n_layer; ++il)

@@ -19,7 +19,8 @@ struct ContextOptions {
   int32_t n_ctx = 4096;  // KV cells of each sequence
   int32_t n_seq = 1;     // independent sequences (KvCache: one region of n_ctx cells each)
   int n_threads = 1;
-  KvType kv_type = KvType::F16;
+  KvType type_k = KvType::F16;  // --cache-type-k: f16, q8_0 (or f32 with type_v f32)
+  KvType type_v = KvType::F16;  // --cache-type-v
   Numerics numerics = Numerics::Reference;
   int n_gpu_layers = 0;  // layers 0..n-1 on a device backend (none is built in yet: must be 0)
   // BITNET_TRACE_DIR (with BITNET_TRACE_DATA, BITNET_TRACE_FILTER) records every eval of this

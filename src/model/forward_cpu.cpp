@@ -15,40 +15,15 @@
 #include "kernels/ops_ref.hpp"
 
 namespace bitnet {
-namespace {
-
-// `x_f16_exact`: x holds values exact in F16 (the reference converted them), so products are exact.
-float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool x_f16_exact) {
-  switch (order) {
-    case DotOrder::VecDot:
-      return kernels::dot_f16_vecdot(w, x, n);
-    case DotOrder::Lanes16:
-      return x_f16_exact ? kernels::dot_f16_lanes16_exact(w, x, n)
-                         : kernels::dot_f16_lanes16(w, x, n);
-    case DotOrder::Plain:
-      break;
-  }
-  return kernels::dot_f16_plain(w, x, n);
-}
-
-// The reference's KV view is padded to 32 cells; vec_dot_f16 splits its sum at multiples of 64 of
-// that padded length, so the padding decides which products are summed in double.
-int64_t padded_kv_length(int64_t n_used, int64_t n_ctx) {
-  return std::min(n_ctx, (n_used + 31) / 32 * 32);
-}
-
-}  // namespace
-
 CpuForward::CpuForward(const Model& model, KvCache& kv, int n_threads,
                        const StageObserver* observer)
     : model_(model),
       c_(model.config()),
       kv_(kv),
       n_threads_(std::max(1, n_threads)),
-      observer_(observer) {
+      observer_(observer),
+      attention_(c_, kv, n_threads_) {
   const auto threads = static_cast<size_t>(n_threads_);
-  scores_.resize(threads * static_cast<size_t>(kv_.n_ctx()));
-  qh_.resize(threads * static_cast<size_t>(c_.head_dim));
   row_.resize(threads * static_cast<size_t>(c_.n_embd));
   hidden_.resize(static_cast<size_t>(c_.n_embd));
   hidden_f16_.resize(static_cast<size_t>(c_.n_embd));
@@ -166,8 +141,8 @@ void CpuForward::forward_layer(int64_t il, const LayerBatch& b) {
   observe(layer, Stage::layer_out, b, E, x);
 }
 
-// RoPE on Q and K, K/V into the cache, then per (token, head): softmax(Q.K^T / sqrt(d) + causal
-// mask) . V with grouped-query heads sharing KV heads.
+// RoPE on Q and K, K/V into the cache, then softmax(Q.K^T / sqrt(d) + causal mask) . V per head,
+// grouped-query heads sharing KV heads (model/attention.hpp).
 void CpuForward::attention(int64_t il, const LayerBatch& b) {
   const int64_t n = b.n_tokens;
   const int64_t hd = c_.head_dim;
@@ -179,48 +154,7 @@ void CpuForward::attention(int64_t il, const LayerBatch& b) {
   for (int64_t t = 0; t < n; ++t) {
     kv_.store(il, b.seq[t], b.pos[t], k_.data() + t * n_kv_embd, v_.data() + t * n_kv_embd);
   }
-
-  const BatchNumerics& nm = b.numerics;
-  const bool f16 = kv_.type() == KvType::F16;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_ctx = kv_.n_ctx();
-  const int64_t jobs = n * c_.n_head;
-#pragma omp parallel for num_threads(n_threads_) schedule(static)
-  for (int64_t job = 0; job < jobs; ++job) {
-    const int64_t t = job / c_.n_head;
-    const int64_t h = job % c_.n_head;
-    const int64_t g = h / c_.n_gqa();
-    const int64_t seq = b.seq[t];
-    const int64_t pos = b.pos[t];
-    const int thread = omp_get_thread_num();
-    float* scores = scores_.data() + thread * n_ctx;
-    float* qh = qh_.data() + thread * hd;
-    const float* q = q_.data() + t * c_.n_embd + h * hd;
-    for (int64_t d = 0; d < hd; ++d) qh[d] = nm.round_q_f16 ? round_to_fp16(q[d]) : q[d];
-
-    const int64_t n_att = pos + 1;  // causal: positions 0..pos
-    for (int64_t j = 0; j < n_att; ++j) {
-      scores[j] = f16 ? dot_f16(nm.kq, kv_.k_f16(il, seq, j) + g * hd, qh, hd, nm.round_q_f16)
-                      : kernels::dot_f32_plain(kv_.k_f32(il, seq, j) + g * hd, qh, hd);
-    }
-    kernels::softmax_scaled(scores, n_att, scale);
-    if (nm.round_probs_f16) {
-      for (int64_t j = 0; j < n_att; ++j) scores[j] = round_to_fp16(scores[j]);
-    }
-    // The reference pads its KV view for the whole batch (of this sequence), and the padded
-    // length decides which products vec_dot_f16 sums in double. Fast numerics pad for the row's
-    // own position, so that a row's result cannot depend on the batch it is in.
-    const int64_t view = nm.pad_per_row ? n_att : b.seq_end[seq];
-    const int64_t n_sum = nm.pv == DotOrder::VecDot ? padded_kv_length(view, n_ctx) : n_att;
-    std::fill(scores + n_att, scores + n_sum, 0.0f);  // masked positions weigh exactly 0
-
-    float* out = attn_.data() + t * c_.n_embd + h * hd;
-    for (int64_t d = 0; d < hd; ++d) {
-      out[d] =
-          f16 ? dot_f16(nm.pv, kv_.v_f16(il, seq, g * hd + d), scores, n_sum, nm.round_probs_f16)
-              : kernels::dot_f32_plain(kv_.v_f32(il, seq, g * hd + d), scores, n_sum);
-    }
-  }
+  attention_.run(il, b, q_.data(), attn_.data());
 }
 
 void CpuForward::head(const LayerBatch& b, int64_t row_begin, int64_t row_end, float* logits) {

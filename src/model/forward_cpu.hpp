@@ -8,6 +8,7 @@
 
 #include "kernels/bitlinear.hpp"
 #include "kernels/head_gemv.hpp"
+#include "model/attention.hpp"
 #include "model/backend.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model.hpp"
@@ -48,14 +49,13 @@ class CpuForward final : public LayerBackend {
   KvCache& kv_;
   int n_threads_;
   const StageObserver* observer_;
+  CpuAttention attention_;
   int64_t capacity_ = 0;  // tokens the batch buffers hold
 
   kernels::QuantizedActs acts_;
   std::vector<float> xn_, q_, k_, v_, attn_, sub_, o_, gate_, up_, ffn_sub_, down_;
   std::vector<float> rope_cache_;  // [tokens][n_rot]
   // Per-thread attention and head buffers.
-  std::vector<float> scores_;         // [threads][n_ctx]
-  std::vector<float> qh_;             // [threads][head_dim]
   std::vector<float> row_;            // [threads][n_embd] dequantized head row
   std::vector<float> hidden_;         // [n_embd] one normed hidden row
   std::vector<uint16_t> hidden_f16_;  // the hidden state as F16 for kernels::f16_gemv

@@ -1,6 +1,21 @@
 #include "model/numerics.hpp"
 
+#include "kernels/ops_ref.hpp"
+
 namespace bitnet {
+
+float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool x_f16_exact) {
+  switch (order) {
+    case DotOrder::VecDot:
+      return kernels::dot_f16_vecdot(w, x, n);
+    case DotOrder::Lanes16:
+      return x_f16_exact ? kernels::dot_f16_lanes16_exact(w, x, n)
+                         : kernels::dot_f16_lanes16(w, x, n);
+    case DotOrder::Plain:
+      break;
+  }
+  return kernels::dot_f16_plain(w, x, n);
+}
 
 BatchNumerics batch_numerics(Numerics mode, const ModelConfig& c, bool f16_kv, int64_t n_tokens) {
   BatchNumerics b;

@@ -40,6 +40,10 @@ struct BatchNumerics {
 //    F16 x F16); with >= 2 tokens tinyBLAS sums QK^T, P.V and the head.
 // tinyBLAS declines a product whose inner size is not a multiple of 16; ggml then falls back to
 // vec_dot (with the F16 conversion).
+// An F16 x F32 dot product in `order`. `x_f16_exact`: x holds values exact in F16 (the reference
+// converted them), so products are exact and a cheaper kernel gives the same bits.
+float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool x_f16_exact);
+
 BatchNumerics batch_numerics(Numerics mode, const ModelConfig& config, bool f16_kv,
                              int64_t n_tokens);
 

@@ -59,6 +59,8 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const tokenizer::Tokeni
         o.n_seq = config.n_slots;
         o.n_threads = config.n_threads;
         o.numerics = config.numerics;
+        o.type_k = config.type_k;
+        o.type_v = config.type_v;
         return o;
       }()) {
   for (int i = 0; i < config_.n_slots; ++i) {

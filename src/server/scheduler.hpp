@@ -31,6 +31,8 @@ struct SchedulerConfig {
   int n_threads = 1;
   int32_t n_batch = 512;  // most tokens per step
   Numerics numerics = Numerics::Fast;
+  KvType type_k = KvType::F16;
+  KvType type_v = KvType::F16;
   int max_queue = 0;  // 0 = no limit
   int timeout_s = 600;
 };

@@ -30,6 +30,8 @@ SchedulerConfig scheduler_config(const ServerOptions& o) {
   c.n_threads = o.n_threads > 0 ? o.n_threads : default_threads();
   c.n_batch = o.n_batch;
   c.numerics = o.reference_numerics ? Numerics::Reference : Numerics::Fast;
+  c.type_k = parse_kv_type(o.cache_type_k);
+  c.type_v = parse_kv_type(o.cache_type_v);
   c.max_queue = o.max_queue;
   c.timeout_s = o.timeout_s;
   return c;

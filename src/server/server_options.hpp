@@ -23,6 +23,8 @@ struct ServerOptions {
   bool webui = true;            // GET /
   std::string chat_template = "auto";
   std::string head_type = "f16";
+  std::string cache_type_k = "f16";  // -ctk / -ctv: f16 or q8_0
+  std::string cache_type_v = "f16";
   bool reference_numerics = false;  // default: fast numerics, batch-invariant results
   bool use_mmap = true;
   int max_queue = 0;            // requests waiting for a slot; 0 = no limit

@@ -155,7 +155,7 @@ TEST_F(ContextTest, ThreadCountDoesNotChangeResultsHere) {
 
 TEST_F(ContextTest, F32CacheIsCloseToF16) {
   ContextOptions f32 = opts(32);
-  f32.kv_type = KvType::F32;
+  f32.type_k = f32.type_v = KvType::F32;
   Context a(model_, opts(32));
   Context b(model_, f32);
   a.eval(tokens_, true);
