@@ -7,6 +7,7 @@
 #include "kernels/kv_q8_0.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_ref.hpp"
+#include "quant/quantize.hpp"
 
 namespace bitnet {
 namespace {
@@ -22,6 +23,9 @@ int64_t padded_kv_length(int64_t n_used, int64_t n_ctx) {
 CpuAttention::CpuAttention(const ModelConfig& config, const KvCache& kv, int n_threads)
     : c_(config), kv_(kv), n_threads_(std::max(1, n_threads)) {
   queries_.resize(static_cast<size_t>(kPassRows * c_.n_head * c_.head_dim));
+  if (kv_.k_type() == KvType::Q8_0) {
+    queries_q8_.resize(static_cast<size_t>(kPassRows * c_.n_head * c_.head_dim / 32));
+  }
   row_keys_.resize(kPassRows);
   row_sums_.resize(kPassRows);
   tiles_.reserve(kPassRows);
@@ -90,6 +94,8 @@ void CpuAttention::run_pass(int64_t layer, const LayerBatch& b, int64_t row_begi
   const bool round_p = nm.round_probs_f16 && v_type == KvType::F16;
   const kernels::KvQ8Kernels& q8 = kernels::kv_q8_kernels();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t q8_blocks = hd / 32;              // Q8_0 blocks per head
+  const int64_t kv_blocks = c_.n_embd_kv() / 32;  // Q8_0 blocks per cache row
   const auto n_score_jobs = static_cast<int64_t>(score_jobs_.size());
   const auto n_value_jobs = static_cast<int64_t>(value_jobs_.size());
 
@@ -106,6 +112,10 @@ void CpuAttention::run_pass(int64_t layer, const LayerBatch& b, int64_t row_begi
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < pass_rows * n_head; ++i) {
       const float* src = q + (row_begin + i / n_head) * c_.n_embd + (i % n_head) * hd;
+      if (k_type == KvType::Q8_0) {
+        quantize_row(TensorType::Q8_0, src, queries_q8_.data() + i * q8_blocks, hd);
+        continue;
+      }
       float* dst = queries_.data() + i * hd;
       for (int64_t d = 0; d < hd; ++d) dst[d] = round_q ? round_to_fp16(src[d]) : src[d];
     }
@@ -116,6 +126,19 @@ void CpuAttention::run_pass(int64_t layer, const LayerBatch& b, int64_t row_begi
       const Job& job = score_jobs_[static_cast<size_t>(ji)];
       const Tile& tile = tiles_[static_cast<size_t>(job.tile)];
       const int64_t offset = job.group * hd;
+      if (k_type == KvType::Q8_0) {
+        // Every head of the group at once, over the positions each row of the tile sees.
+        for (int64_t r = tile.row_begin; r < tile.row_end; ++r) {
+          const int64_t pr = r - row_begin;
+          const int64_t end = std::min(job.end, row_keys_[static_cast<size_t>(pr)]);
+          if (end <= job.begin) continue;
+          q8.scores(kv_.k_q8_0(layer, tile.seq, job.begin) + offset / 32, kv_blocks,
+                    end - job.begin,
+                    queries_q8_.data() + (pr * n_head + job.group * gqa) * q8_blocks, gqa,
+                    q8_blocks, probs_of(pr, job.group * gqa) + job.begin, stride_);
+        }
+        continue;
+      }
       for (int64_t j = job.begin; j < job.end; ++j) {
         for (int64_t r = tile.row_begin; r < tile.row_end; ++r) {
           const int64_t pr = r - row_begin;
@@ -131,8 +154,7 @@ void CpuAttention::run_pass(int64_t layer, const LayerBatch& b, int64_t row_begi
                 score = kernels::dot_f32_plain(kv_.k_f32(layer, tile.seq, j) + offset, qh, hd);
                 break;
               case KvType::Q8_0:
-                score = q8.dot(kv_.k_q8_0(layer, tile.seq, j) + offset / 32, qh, hd);
-                break;
+                break;  // above
             }
             probs_of(pr, h)[j] = score;
           }
@@ -158,23 +180,16 @@ void CpuAttention::run_pass(int64_t layer, const LayerBatch& b, int64_t row_begi
       const Job& job = value_jobs_[static_cast<size_t>(ji)];
       const Tile& tile = tiles_[static_cast<size_t>(job.tile)];
       if (v_type == KvType::Q8_0) {
-        // V by position: out[d] += p_j * v_j[d] over j in order, for dimensions [begin, end).
+        // V by position: out[d] += p_j * v_j[d] over j in order, every head of the group at once,
+        // for dimensions [begin, end).
         const int64_t first = job.group * hd + job.begin;
         for (int64_t r = tile.row_begin; r < tile.row_end; ++r) {
-          for (int64_t h = job.group * gqa; h < (job.group + 1) * gqa; ++h) {
-            std::fill_n(out + r * c_.n_embd + h * hd + job.begin, job.end - job.begin, 0.0f);
-          }
-        }
-        for (int64_t j = 0; j < tile.n_keys; ++j) {
-          const kernels::BlockQ8_0* v = kv_.v_q8_0(layer, tile.seq, j) + first / 32;
-          for (int64_t r = tile.row_begin; r < tile.row_end; ++r) {
-            const int64_t pr = r - row_begin;
-            if (j >= row_keys_[static_cast<size_t>(pr)]) continue;
-            for (int64_t h = job.group * gqa; h < (job.group + 1) * gqa; ++h) {
-              q8.axpy(v, probs_of(pr, h)[j], out + r * c_.n_embd + h * hd + job.begin,
-                      job.end - job.begin);
-            }
-          }
+          const int64_t pr = r - row_begin;
+          float* o = out + r * c_.n_embd + job.group * gqa * hd + job.begin;
+          for (int64_t h = 0; h < gqa; ++h) std::fill_n(o + h * hd, job.end - job.begin, 0.0f);
+          q8.values(kv_.v_q8_0(layer, tile.seq, 0) + first / 32, kv_blocks,
+                    row_keys_[static_cast<size_t>(pr)], probs_of(pr, job.group * gqa), gqa, stride_,
+                    o, hd, job.end - job.begin);
         }
         continue;
       }

@@ -10,7 +10,8 @@
 // Every score and every output value is the same dot product, in the same summation order, as the
 // per-(token, head) loop computes (BatchNumerics decides the orders): the results are
 // bit-identical to it in both numerics, only the memory traffic changes. A Q8_0 cache has its own
-// products (kernels/kv_q8_0.hpp): K rows dotted with the query, V rows (by position) accumulated.
+// products (kernels/kv_q8_0.hpp): K rows dotted with the query quantized to Q8_0 as ggml's flash
+// attention does (integer block sums), V rows (by position) accumulated in registers.
 #pragma once
 
 #include <cstdint>
@@ -58,10 +59,11 @@ class CpuAttention {
   // Planned per pass; capacity grows to the largest pass seen, then steady state allocates nothing.
   std::vector<Tile> tiles_;
   std::vector<Job> score_jobs_, value_jobs_;
-  std::vector<int64_t> row_keys_, row_sums_;  // per row of the pass: n_att and n_sum
-  int64_t stride_ = 0;                        // floats per (row, head) score row
-  std::vector<float> queries_;                // [pass row][n_head][head_dim], rounded as needed
-  std::vector<float> probs_;                  // [pass row][n_head][stride_]
+  std::vector<int64_t> row_keys_, row_sums_;    // per row of the pass: n_att and n_sum
+  int64_t stride_ = 0;                          // floats per (row, head) score row
+  std::vector<float> queries_;                  // [pass row][n_head][head_dim], rounded as needed
+  std::vector<kernels::BlockQ8_0> queries_q8_;  // the same, quantized, for a Q8_0 K cache
+  std::vector<float> probs_;                    // [pass row][n_head][stride_]
 };
 
 }  // namespace bitnet

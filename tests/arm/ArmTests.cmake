@@ -7,7 +7,7 @@
 #  - label arm-full: every golden case with every set; with the gtest-discovered unit tests
 #    (label emulated) that is `ctest --preset aarch64-full` (scripts/test-aarch64.sh --full).
 set(BITNET_ARM_KERNEL_FILTER
-    "AllIsas/*:F16Gemv.*:KernelsF16Dot.*:HeadGemv.*:OpsRows.*:BitLinear.*:CpuFeatures.*:Quantize.*:QuantTypes.*")
+    "AllIsas/*:F16Gemv.*:KernelsF16Dot.*:HeadGemv.*:OpsRows.*:BitLinear.*:CpuFeatures.*:Quantize.*:QuantTypes.*:KernelsKvQ8.*:Attention.*")
 set(BITNET_ARM_GOLDEN_FILTER
     "ForwardGolden.BitnetCppI2S:ForwardGolden.UpstreamTQ2_0:ForwardGolden.UpstreamTQ1_0")
 set(BITNET_TINY_TQ2 ${BITNET_FIXTURES_DIR}/tiny-bitnet-tq2_0.gguf)

@@ -16,6 +16,7 @@
 #include "kernels/ops.hpp"
 #include "kernels/ops_ref.hpp"
 #include "model/numerics.hpp"
+#include "quant/quantize.hpp"
 
 namespace bitnet {
 namespace {
@@ -38,6 +39,7 @@ void attention_oracle(const ModelConfig& c, const KvCache& kv, int64_t layer, co
   const bool v_f16 = kv.v_type() == KvType::F16;
   std::vector<float> scores(static_cast<size_t>(kv.n_ctx()));
   std::vector<float> qh(static_cast<size_t>(hd));
+  std::vector<kernels::BlockQ8_0> q8(static_cast<size_t>(hd / 32));
   for (int64_t t = 0; t < b.n_tokens; ++t) {
     for (int64_t h = 0; h < c.n_head; ++h) {
       const int64_t g = h / c.n_gqa();
@@ -46,11 +48,16 @@ void attention_oracle(const ModelConfig& c, const KvCache& kv, int64_t layer, co
       const bool round_q = nm.round_q_f16 && f16;
       for (int64_t d = 0; d < hd; ++d) qh[d] = round_q ? round_to_fp16(qt[d]) : qt[d];
       const int64_t n_att = b.pos[t] + 1;
+      if (k_q8) quantize_row(TensorType::Q8_0, qt, q8.data(), hd);
       for (int64_t j = 0; j < n_att; ++j) {
+        if (k_q8) {
+          kernels::kv_q8_0_scores_ref(kv.k_q8_0(layer, seq, j) + g * hd / 32, 0, 1, q8.data(), 1,
+                                      hd / 32, &scores[j], 0);
+          continue;
+        }
         scores[j] =
-            k_q8  ? kernels::kv_q8_0_dot_ref(kv.k_q8_0(layer, seq, j) + g * hd / 32, qh.data(), hd)
-            : f16 ? dot_f16(nm.kq, kv.k_f16(layer, seq, j) + g * hd, qh.data(), hd, nm.round_q_f16)
-                  : kernels::dot_f32_plain(kv.k_f32(layer, seq, j) + g * hd, qh.data(), hd);
+            f16 ? dot_f16(nm.kq, kv.k_f16(layer, seq, j) + g * hd, qh.data(), hd, nm.round_q_f16)
+                : kernels::dot_f32_plain(kv.k_f32(layer, seq, j) + g * hd, qh.data(), hd);
       }
       kernels::softmax_scaled_ref(scores.data(), n_att, 1.0f / std::sqrt(static_cast<float>(hd)));
       if (nm.round_probs_f16 && v_f16) {
@@ -59,9 +66,8 @@ void attention_oracle(const ModelConfig& c, const KvCache& kv, int64_t layer, co
       if (v_q8) {
         float* o = out + t * c.n_embd + h * hd;
         std::fill_n(o, hd, 0.0f);
-        for (int64_t j = 0; j < n_att; ++j) {
-          kernels::kv_q8_0_axpy_ref(kv.v_q8_0(layer, seq, j) + g * hd / 32, scores[j], o, hd);
-        }
+        kernels::kv_q8_0_values_ref(kv.v_q8_0(layer, seq, 0) + g * hd / 32, kv.n_embd_kv() / 32,
+                                    n_att, scores.data(), 1, 0, o, 0, hd);
         continue;
       }
       const int64_t view = nm.pad_per_row ? n_att : b.seq_end[seq];
@@ -192,6 +198,9 @@ TEST(Attention, NoGroupedHeadsMatchOracle) {
 
 TEST(Attention, Q8_0CacheMatchesItsScalarDefinition) {
   check_case({"q8_0", 8, 2, 64, 700, 2, 600, {9, 1}, KvType::Q8_0, KvType::Q8_0});
+  // Head sizes of 3 blocks (a 64-dimension job and a 32-dimension one) and of 4, GQA 4:1 and 5:1.
+  check_case({"q8_0 hd96", 8, 2, 96, 400, 1, 300, {3}, KvType::Q8_0, KvType::Q8_0});
+  check_case({"q8_0 hd128", 10, 2, 128, 2200, 1, 2100, {1}, KvType::Q8_0, KvType::Q8_0});
 }
 
 TEST(Attention, Q8_0KeysWithF16ValuesMatchOracle) {
