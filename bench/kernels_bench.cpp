@@ -1,7 +1,8 @@
-// BitLinear kernels per ISA on the BitNet b1.58 2B-4T shapes: GEMV (1 token, decode) and GEMM
-// (128 tokens, prefill), 1 and 2 threads. Counters: weight_GB/s = bytes of ternary weights streamed
-// per second; GMAC/s = n*k*tokens multiply-adds per second. For GEMV the weights rotate through
-// copies totalling more than the L3 cache, so the figure is the DRAM-streaming one.
+// BitLinear kernels per ISA on the BitNet b1.58 2B-4T shapes: GEMV (1 token, decode), GEMM8 (an
+// 8-token continuous-batching decode step) and GEMM128 (prefill), 1 and 2 threads. Counters:
+// weight_GB/s = bytes of ternary weights streamed per second; GMAC/s = n*k*tokens multiply-adds per
+// second. For GEMV the weights rotate through copies totalling more than the L3 cache, so the
+// figure is the DRAM-streaming one.
 //   build/bench/kernels_bench --benchmark_filter='TQ2_0/avx512/gemv'
 #include <benchmark/benchmark.h>
 
@@ -58,7 +59,9 @@ void run(benchmark::State& state, TensorType type, Isa isa, Shape shape, int64_t
   }
   std::mt19937 rng(1);
   const int64_t weight_bytes = *tensor_nbytes(type, shape.n * shape.k, shape.k);
-  const int64_t copies = tokens == 1 ? std::max<int64_t>(1, stream_bytes() / weight_bytes) : 1;
+  // Decode-shaped steps (one token, or a continuous-batching step of a few users' tokens) stream
+  // the weights from DRAM; a prefill batch reuses them from cache.
+  const int64_t copies = tokens <= 16 ? std::max<int64_t>(1, stream_bytes() / weight_bytes) : 1;
   std::vector<std::vector<uint8_t>> storage;
   std::vector<TernaryWeights> weights;
   storage.push_back(random_tensor(type, shape.n, shape.k, rng));
@@ -170,14 +173,14 @@ void register_all() {
   for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
     for (Isa isa : built_isas()) {
       for (const Shape& shape : kShapes) {
-        for (int64_t tokens : {int64_t{1}, int64_t{128}}) {
+        for (int64_t tokens : {int64_t{1}, int64_t{8}, int64_t{128}}) {
           if (isa == Isa::scalar && tokens > 1)
             continue;  // minutes per run; the GEMV shows the ratio
           for (int threads : {1, 2}) {
             const std::string name = std::string(to_string(type)) + "/" +
                                      std::string(to_string(isa)) + "/" +
-                                     (tokens == 1 ? "gemv" : "gemm128") + "/" + shape.name + "/t" +
-                                     std::to_string(threads);
+                                     (tokens == 1 ? "gemv" : "gemm" + std::to_string(tokens)) +
+                                     "/" + shape.name + "/t" + std::to_string(threads);
             benchmark::RegisterBenchmark(name.c_str(), run, type, isa, shape, tokens, threads)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
