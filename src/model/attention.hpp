@@ -11,7 +11,9 @@
 // per-(token, head) loop computes (BatchNumerics decides the orders): the results are
 // bit-identical to it in both numerics, only the memory traffic changes. A Q8_0 cache has its own
 // products (kernels/kv_q8_0.hpp): K rows dotted with the query quantized to Q8_0 as ggml's flash
-// attention does (integer block sums), V rows (by position) accumulated in registers.
+// attention does (integer block sums), V rows (by position) accumulated in registers. Its kernels
+// take one row of the tile at a time, every head of the group at once: a prefill row re-reads the
+// job's K or V block from L2 (34 bytes per 32 values) instead of sharing it in L1.
 #pragma once
 
 #include <cstdint>
