@@ -305,6 +305,65 @@ TEST_P(KernelSetTest, IntegerSumsEqualOracle) {
   }
 }
 
+// The largest integer sums the kernels can meet: every weight +1 (or -1) against activations of
+// -128 or 127 over a long row, through the GEMV and the GEMM tiles. The SIMD dots add vpmaddubsw's
+// pair sums in int16 for a while before widening; this is where that would overflow.
+TEST_P(KernelSetTest, IntegerSumsAtTheExtremes) {
+  const int64_t n = 9, k = 6912;
+  for (TensorType type : {TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0}) {
+    for (float sign : {1.0f, -1.0f}) {
+      const std::vector<float> values(static_cast<size_t>(n * k), sign);
+      std::vector<uint8_t> bytes(static_cast<size_t>(*tensor_nbytes(type, n * k, k)));
+      quantize_ternary(type, values.data(), bytes.data(), n * k, k);
+      auto w = TernaryWeights::from_tensor(type, bytes.data(), k, n);
+      if (type == TensorType::I2_S) {
+        w.tensor_scale = 1.0f;
+      } else {
+        const int64_t ts = traits(type).type_size;
+        for (size_t b = 0; b < bytes.size() / ts; ++b) {
+          bytes[b * ts + ts - 2] = 0x00;  // fp16 1.0 = 0x3C00
+          bytes[b * ts + ts - 1] = 0x3C;
+        }
+      }
+      for (int64_t tokens : {1, 5}) {
+        QuantizedActs acts;
+        acts.rule = act_quant_for(type);
+        acts.k = k;
+        acts.n_tokens = tokens;
+        acts.q.resize(static_cast<size_t>(tokens * k));
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t j = 0; j < k; ++j) {
+            // Token 0 all -128, token 1 all 127, the others alternating.
+            const int v = t == 0 ? -128 : t == 1 ? 127 : (j % 2 ? 127 : -128);
+            acts.q[t * k + j] = static_cast<int8_t>(v);
+          }
+        }
+        const int64_t nb = type == TensorType::I2_S ? 1 : k / 256;
+        acts.scale.assign(static_cast<size_t>(type == TensorType::I2_S ? tokens : tokens * nb),
+                          1.0f);
+        acts.qsum.assign(static_cast<size_t>(tokens), 0);
+        acts.bsum.assign(static_cast<size_t>(tokens * nb), 0);
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t j = 0; j < k; ++j) {
+            acts.qsum[t] += acts.q[t * k + j];
+            acts.bsum[t * nb + (type == TensorType::I2_S ? 0 : j / 256)] += acts.q[t * k + j];
+          }
+        }
+        std::vector<float> got(static_cast<size_t>(tokens * n));
+        kernels().matmul(w, acts, got.data(), 0, n);
+        for (int64_t t = 0; t < tokens; ++t) {
+          const int64_t want = static_cast<int64_t>(sign) * acts.qsum[t];
+          for (int64_t r = 0; r < n; ++r) {
+            ASSERT_EQ(static_cast<int64_t>(got[t * n + r]), want)
+                << to_string(type) << " weights " << sign << " tokens=" << tokens << " t=" << t
+                << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelSetTest, ::testing::ValuesIn(built_isas()),
                          [](const ::testing::TestParamInfo<Isa>& p) {
                            return std::string(to_string(p.param));
