@@ -31,39 +31,35 @@ struct Avx2 {
 
   static IVec zero() { return _mm256_setzero_si256(); }
 
-  // acc[i*NT + t] += codes row i . acts t over len bytes (a multiple of 32). The pair sums of
-  // vpmaddubsw (|s| <= 2*2*128 = 512) are added in int16 over up to kSteps16 steps (<= 32 * 512,
-  // exact) and widened with one vpmaddwd per segment instead of one per step: the same integers
-  // in every dword.
+  // acc[i*NT + t] += codes row i . acts t over len bytes (a multiple of 32, at most one chunk).
+  // The pair sums of vpmaddubsw (|s| <= 2*2*128 = 512) are added in int16 over the chunk's <= 8
+  // steps (exact) and widened with one vpmaddwd per chunk instead of one per step: the same
+  // integers in every dword.
   template <int MR, int NT>
   static void dot(const uint8_t* codes, int64_t ldc, const int8_t* const* acts, int64_t len,
                   IVec* acc) {
-    constexpr int64_t kSteps16 = 32;
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t seg = 0; seg < len; seg += 32 * kSteps16) {
-      const int64_t seg_end = std::min(len, seg + 32 * kSteps16);
-      IVec acc16[MR * NT];
+    static_assert(x86::kChunk / 32 * 512 <= 32767, "a chunk's pair sums must fit int16");
+    IVec acc16[MR * NT];
 #pragma GCC unroll 16
-      for (auto& v : acc16) v = _mm256_setzero_si256();
-      for (int64_t j = seg; j < seg_end; j += 32) {
-        IVec av[NT];
+    for (auto& v : acc16) v = _mm256_setzero_si256();
+    for (int64_t j = 0; j < len; j += 32) {
+      IVec av[NT];
 #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t)
-          av[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acts[t] + j));
+      for (int t = 0; t < NT; ++t)
+        av[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acts[t] + j));
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-          const IVec wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i * ldc + j));
+      for (int i = 0; i < MR; ++i) {
+        const IVec wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i * ldc + j));
 #pragma GCC unroll 8
-          for (int t = 0; t < NT; ++t) {
-            acc16[i * NT + t] =
-                _mm256_add_epi16(acc16[i * NT + t], _mm256_maddubs_epi16(wv, av[t]));
-          }
+        for (int t = 0; t < NT; ++t) {
+          acc16[i * NT + t] = _mm256_add_epi16(acc16[i * NT + t], _mm256_maddubs_epi16(wv, av[t]));
         }
       }
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 16
-      for (int l = 0; l < MR * NT; ++l) {
-        acc[l] = _mm256_add_epi32(acc[l], _mm256_madd_epi16(acc16[l], ones));
-      }
+    for (int l = 0; l < MR * NT; ++l) {
+      acc[l] = _mm256_add_epi32(acc[l], _mm256_madd_epi16(acc16[l], ones));
     }
   }
 
