@@ -29,15 +29,19 @@ ROOT = Path(__file__).resolve().parents[1]
 HEADS = ("q8_0", "q6_k")
 
 
-def eval_logits(binary, model, tokens, head, threads, workdir):
-    out = Path(workdir) / f"logits_{head}.bin"
+def run_eval(binary, model, tokens, threads, out, options):
+    """`bitnet eval` of `tokens` with extra `options`: the logits as [positions][vocab]."""
     cmd = [str(binary), "eval", "-m", str(model), "--tokens", ",".join(map(str, tokens)),
-           "-o", str(out), "-t", str(threads), "--head-type", head]
+           "-o", str(out), "-t", str(threads), *options]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... --head-type {head} failed:\n{proc.stderr}")
-    logits = np.fromfile(out, dtype="<f4")
-    return logits.reshape(len(tokens), -1)
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... {' '.join(options)} failed:\n{proc.stderr}")
+    return np.fromfile(out, dtype="<f4").reshape(len(tokens), -1)
+
+
+def eval_logits(binary, model, tokens, head, threads, workdir):
+    return run_eval(binary, model, tokens, threads, Path(workdir) / f"logits_{head}.bin",
+                    ["--head-type", head])
 
 
 def log_softmax(x):

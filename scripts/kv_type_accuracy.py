@@ -18,7 +18,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -39,13 +38,9 @@ TAIL = 64  # positions at depth that a long case reports
 
 
 def eval_logits(binary, model, tokens, kv_type, threads, workdir):
-    out = Path(workdir) / f"logits_{kv_type}.bin"
-    cmd = [str(binary), "eval", "-m", str(model), "--tokens", ",".join(map(str, tokens)),
-           "-o", str(out), "-t", str(threads), "-ctk", kv_type, "-ctv", kv_type]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... -ctk {kv_type} failed:\n{proc.stderr}")
-    return np.fromfile(out, dtype="<f4").reshape(len(tokens), -1)
+    return head_accuracy.run_eval(binary, model, tokens, threads,
+                                  Path(workdir) / f"logits_{kv_type}.bin",
+                                  ["-ctk", kv_type, "-ctv", kv_type])
 
 
 def measure(binary, cases, threads=2, tail=None):
