@@ -193,6 +193,8 @@ void SafetensorsFile::validate(std::span<const std::byte> bytes) {
     header = json::parse(text, on_event);
   } catch (const json::parse_error& e) {
     fail(file, "offset " + std::to_string(8 + e.byte) + ": invalid JSON header: " + e.what());
+  } catch (const json::exception& e) {  // out_of_range: a number beyond double, e.g. 1e999
+    fail(file, "offset 8: invalid JSON header: " + std::string(e.what()));
   }
   if (!header.is_object()) fail(file, "offset 8: the header is not a JSON object");
   if (!duplicate.empty()) fail(file, "offset 8: tensor '" + duplicate + "' is listed twice");
@@ -305,7 +307,7 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
     json j;
     try {
       j = json::parse(ss.str());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       fail(index.string(), std::string("invalid JSON: ") + e.what());
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {

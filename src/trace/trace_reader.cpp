@@ -61,7 +61,7 @@ TraceRecord parse_record(const std::string& text, const std::filesystem::path& f
   json record;
   try {
     record = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     p.fail(std::string("not valid JSON: ") + e.what());
   }
   if (!record.is_object()) p.fail("a record must be a JSON object");

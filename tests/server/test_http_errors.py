@@ -17,7 +17,8 @@ def chat_body(**kw):
     return body
 
 
-@pytest.mark.parametrize("raw", [b"{", b"not json", b'{"messages": [}', b"", b"[1, 2]", b'"a string"'])
+@pytest.mark.parametrize("raw", [b"{", b"not json", b'{"messages": [}', b"", b"[1, 2]", b'"a string"',
+                                 b'{"max_tokens": 1e99999}'])
 def test_malformed_json_is_400(server, raw):
     status, _, body = server.post(CHAT, raw=raw)
     assert_error(status, body, 400)

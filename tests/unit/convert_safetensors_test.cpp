@@ -96,6 +96,8 @@ TEST(Safetensors, BadFilesNameFileTensorAndOffset) {
        "offset 0: header length 1000 runs past"},
       {"huge header length", image(ok, eight, int64_t{1} << 40), "runs past the end"},
       {"not JSON", image("{nope", eight), "invalid JSON header"},
+      {"number beyond double (fuzz crash)", image(R"({"w":1e50628})", eight),
+       "offset 8: invalid JSON header"},
       {"not an object", image("[1, 2]", eight), "offset 8: the header is not a JSON object"},
       {"truncated data", image(ok, {0, 0, 0, 0}),
        "tensor 'w': data [0, 8) runs past the end of the file"},

@@ -232,6 +232,7 @@ TEST_F(TraceDiffTest, MalformedRecordsAreErrorsWithFileAndLine) {
   };
   const std::vector<Case> cases = {
       {"not-json", "{\"seq\":0,", "not valid JSON"},
+      {"number-beyond-double", "{\"seq\":1e999}", "not valid JSON"},
       {"not-object", "[1,2]", "must be a JSON object"},
       {"no-stage", with(R"("stage":"embeddings",)", ""), "missing field \"stage\""},
       {"bad-stage", with("embeddings", "qproj"), "unknown stage \"qproj\""},
