@@ -111,21 +111,25 @@ void softmax_scaled_ref(float* scores, int64_t n, float scale) {
 
 #if defined(__x86_64__) || defined(__i386__)
 namespace {
-bool use_avx512() {
-  static const bool yes = selected_isa() == Isa::avx512;
-  return yes;
+// The selected set's F16 dots, or the scalar definitions (null members) on the scalar set.
+const F16DotKernels& selected_f16_dots() {
+  static const F16DotKernels k = f16_dot_kernels(selected_isa());
+  return k;
 }
 }  // namespace
 
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
-  return use_avx512() ? dot_f16_vecdot_avx512(w, x, n) : dot_f16_vecdot_scalar(w, x, n);
+  const F16DotKernels& k = selected_f16_dots();
+  return k.vecdot != nullptr ? k.vecdot(w, x, n) : dot_f16_vecdot_scalar(w, x, n);
 }
 float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
-  return use_avx512() ? dot_f16_lanes16_avx512(w, x, n) : dot_f16_lanes16_scalar(w, x, n);
+  const F16DotKernels& k = selected_f16_dots();
+  return k.lanes16 != nullptr ? k.lanes16(w, x, n) : dot_f16_lanes16_scalar(w, x, n);
 }
 float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
-  // Exact products: the fma of the AVX-512 lanes16 is the plain add of this definition.
-  return use_avx512() ? dot_f16_lanes16_avx512(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
+  // Exact products: the fma of the SIMD lanes16 is the plain add of this definition.
+  const F16DotKernels& k = selected_f16_dots();
+  return k.lanes16 != nullptr ? k.lanes16(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
 }
 #elif defined(__aarch64__)
 namespace {
@@ -161,6 +165,9 @@ F16DotKernels f16_dot_kernels(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
   if (isa == Isa::avx512) {
     return {.vecdot = dot_f16_vecdot_avx512, .lanes16 = dot_f16_lanes16_avx512};
+  }
+  if (isa == Isa::avx2) {
+    return {.vecdot = dot_f16_vecdot_avx2, .lanes16 = dot_f16_lanes16_avx2};
   }
 #elif defined(__aarch64__)
   if (isa == Isa::neon || isa == Isa::dotprod) {

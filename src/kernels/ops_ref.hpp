@@ -73,12 +73,15 @@ float dot_f16_lanes16_exact_scalar(const uint16_t* w, const float* x, int64_t n)
 float dot_f16_vecdot_avx512(const uint16_t* w, const float* x, int64_t n);
 // With a hardware fma (the reference's): equal to lanes16_scalar barring its rare double roundings.
 float dot_f16_lanes16_avx512(const uint16_t* w, const float* x, int64_t n);
+// The same lanes as two ymm (avx2 set).
+float dot_f16_vecdot_avx2(const uint16_t* w, const float* x, int64_t n);
+float dot_f16_lanes16_avx2(const uint16_t* w, const float* x, int64_t n);
 // The same lanes over four float32x4 (neon and dotprod sets).
 float dot_f16_vecdot_neon(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_lanes16_neon(const uint16_t* w, const float* x, int64_t n);
 
-// The SIMD versions written for an ISA (avx512; neon and dotprod share one), null members for the
-// others (scalar, avx2, the other architecture's): lets tests loop over built_isas(). lanes16
+// The SIMD versions written for an ISA (avx512, avx2; neon and dotprod share one), null members
+// for the others (scalar, the other architecture's): lets tests loop over built_isas(). lanes16
 // also serves lanes16_exact.
 struct F16DotKernels {
   float (*vecdot)(const uint16_t* w, const float* x, int64_t n) = nullptr;
