@@ -43,8 +43,10 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 @pytest.fixture(scope="module")
 def ui_server():
     # One slot of the model's whole 4096 positions: room for the long answer that the stop test
-    # interrupts (4000 tokens: half a minute of generation on 2 cores, so it can not end by itself
-    # between the test's seeing it stream and its click, even on a fast or loaded machine).
+    # interrupts (4000 tokens: several seconds of generation on 2 cores). Even when the server
+    # finishes first and the whole answer sits in the browser's buffer, Stop must end the
+    # answer as "stopped" (CI once saw a page that redrew per token fall 36 s behind the server
+    # and report "max tokens reached" after the click).
     s = serve_util.Replica("-np", 1, "-c", 4096, "--alias", ALIAS, api_key=API_KEY)
     try:
         yield s
