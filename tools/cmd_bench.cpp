@@ -21,9 +21,10 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "gpu_layers_option.hpp"
 #include "head_type_option.hpp"
-#include "kv_cache_option.hpp"
 #include "kernels/cpu_features.hpp"
+#include "kv_cache_option.hpp"
 #include "model/context.hpp"
 #include "model/model.hpp"
 #include "quant/tensor_type.hpp"
@@ -46,6 +47,7 @@ struct BenchOptions {
   bool fast_numerics = false;
   std::string head_type = "f16";
   KvCacheTypes cache_types;
+  std::optional<int> gpu_layers;  // -ngl
 };
 
 // What llama-bench reports about a model: total tensor bytes and elements, and a description.
@@ -56,6 +58,7 @@ struct ModelFacts {
   std::string head_type;  // the head as computed: "F16" (as stored), "Q8_0", "Q6_K"
   uint64_t size = 0;
   uint64_t n_params = 0;
+  OffloadPlan offload;  // the layers asked for on a GPU and those that run there
 };
 
 struct TestResult {
@@ -279,7 +282,7 @@ void print_json(const ModelFacts& m, int poll, const char* numerics, const KvCac
     j["poll"] = poll;
     j["type_k"] = kv.k;
     j["type_v"] = kv.v;
-    j["n_gpu_layers"] = 0;
+    j["n_gpu_layers"] = m.offload.requested;  // as asked, as llama-bench reports it
     j["n_cpu_moe"] = 0;
     j["split_mode"] = "layer";
     j["main_gpu"] = 0;
@@ -313,6 +316,7 @@ void print_json(const ModelFacts& m, int poll, const char* numerics, const KvCac
     j["kernel_isa"] = std::string(kernels::to_string(kernels::selected_isa()));
     j["numerics"] = numerics;
     j["head_type"] = m.head_type;
+    j["gpu_layers_offloaded"] = m.offload.gpu_layers;  // what runs on the GPU (0: none)
     all.push_back(j);
   }
   std::printf("%s\n", all.dump(2).c_str());
@@ -378,8 +382,10 @@ void run_bench(const BenchOptions& o) {
     if (t == 0) t = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   LoadOptions load;
   load.head_type = head_quant_type(o.head_type);
+  load.n_gpu_layers = resolve_gpu_layers(o.gpu_layers);
   const auto model = Model::load(o.model, load);
-  const ModelFacts facts = model_facts(*model, o.model);
+  ModelFacts facts = model_facts(*model, o.model);
+  facts.offload = model->offload();
   const int longest = std::max(*std::max_element(n_prompts.begin(), n_prompts.end()),
                                *std::max_element(n_gens.begin(), n_gens.end()));
   const int deepest = *std::max_element(depths.begin(), depths.end());
@@ -413,6 +419,7 @@ void run_bench(const BenchOptions& o) {
                 model->weights().output_quantized.empty()
                     ? ""
                     : ", except the output head (--head-type: quantized at load)");
+    std::printf("offload: %s\n", facts.offload.describe().c_str());
   }
 }
 
@@ -446,6 +453,7 @@ void register_bench(CLI::App& app) {
                 "bit-exact with the reference; see docs/architecture.md)");
   add_head_type_option(*cmd, opt->head_type);
   add_kv_cache_options(*cmd, opt->cache_types);
+  add_gpu_layers_option(*cmd, opt->gpu_layers);
   cmd->callback([opt] { run_bench(*opt); });
 }
 

@@ -13,6 +13,7 @@
 #include "crossval/compare.hpp"
 #include "crossval/html_report.hpp"
 #include "crossval/report.hpp"
+#include "model/offload.hpp"
 #include "report/html_page.hpp"
 #include "trace_option.hpp"
 
@@ -36,7 +37,7 @@ struct CrossvalFlags {
   bool no_bos = false;
   std::string side_a = "native";
   std::string side_b = "reference";
-  std::string gpu_layers = "0";
+  std::string gpu_layers;  // empty: BITNET_GPU_LAYERS, else 0
   std::string threads = "0";
   std::string trace_dir;
   std::string trace_filter;
@@ -100,7 +101,10 @@ int run(const CrossvalFlags& f, const std::vector<std::string>& extras) {
   }
   const int max_tokens = static_cast<int>(parse_int("--max-tokens", f.max_tokens, 0));
   const double cos_tol = parse_tolerance(f.cos_tol);
-  const int gpu_layers = static_cast<int>(parse_int("--gpu-layers", f.gpu_layers, -1));
+  const int gpu_layers = resolve_gpu_layers(
+      f.gpu_layers.empty()
+          ? std::nullopt
+          : std::optional<int>(static_cast<int>(parse_int("--n-gpu-layers", f.gpu_layers, -1))));
   const int threads = static_cast<int>(parse_int("--threads", f.threads, 0));
   if (!f.trace_filter.empty()) {
     try {
@@ -171,7 +175,9 @@ void register_crossval(CLI::App& app) {
   cmd->add_option("--a", flags->side_a, "side A: native (default)");
   cmd->add_option("--b", flags->side_b,
                   "side B: reference (default), golden:FILE.json or lib:PATH.so");
-  cmd->add_option("--gpu-layers", flags->gpu_layers, "layers to offload (default 0)");
+  cmd->add_option("--n-gpu-layers,--gpu-layers", flags->gpu_layers,
+                  "-ngl: layers of side A (and of a lib: side B) on the GPU: -1 = all (default: "
+                  "BITNET_GPU_LAYERS, else 0; without a GPU they run on the CPU)");
   add_poll_option(*cmd);
   cmd->add_option("-t,--threads", flags->threads, "threads (default: all cores)");
   cmd->add_option("--trace", flags->trace_dir,

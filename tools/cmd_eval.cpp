@@ -11,6 +11,7 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "gpu_layers_option.hpp"
 #include "head_type_option.hpp"
 #include "kv_cache_option.hpp"
 #include "model/context.hpp"
@@ -29,6 +30,7 @@ struct EvalOptions {
   bool fast = false;
   bool kv_f32 = false;
   KvCacheTypes cache_types;
+  std::optional<int> gpu_layers;  // -ngl
   std::string head_type = "f16";
 };
 
@@ -69,6 +71,7 @@ void run_eval(const EvalOptions& opt) {
   copt.type_v = opt.kv_f32 ? KvType::F32 : parse_kv_type(opt.cache_types.v);
   LoadOptions load;
   load.head_type = head_quant_type(opt.head_type);
+  load.n_gpu_layers = resolve_gpu_layers(opt.gpu_layers);
   Context ctx(Model::load(opt.model, load), copt);
   ctx.eval(tokens, !opt.last);
   const auto logits = ctx.logits();
@@ -100,6 +103,7 @@ void register_eval(CLI::App& app) {
   cmd->add_flag("--kv-f32", opt->kv_f32, "F32 KV cache instead of F16");
   add_head_type_option(*cmd, opt->head_type);
   add_kv_cache_options(*cmd, opt->cache_types);
+  add_gpu_layers_option(*cmd, opt->gpu_layers);
   add_trace_filter_option(*cmd);
   cmd->callback([opt] { run_eval(*opt); });
 }

@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
+#include "model/offload.hpp"
 #include "quant/dequantize.hpp"
 
 namespace bitnet::tools {
@@ -158,6 +159,10 @@ ordered_json describe(const gguf::GgufFile& f, double open_ms) {
       n_ternary > 0
           ? ordered_json(8.0 * static_cast<double>(ternary_bytes) / static_cast<double>(n_ternary))
           : nullptr;
+  const GpuInventory gpus = gpu_inventory();
+  j["gpu"] = {{"backend", gpus.backend_built ? "cuda" : "none"},
+              {"n_devices", gpus.n_devices},
+              {"device", gpus.device_name}};
   if (open_ms >= 0) j["open_ms"] = open_ms;
   return j;
 }
@@ -222,6 +227,15 @@ void print_text(const gguf::GgufFile& f, const ordered_json& j) {
     std::printf(", %.3f ternary tensors", j["bits_per_weight_ternary"].get<double>());
   }
   std::printf("\n");
+  const auto& gpu = j["gpu"];
+  if (gpu["backend"] == "none") {
+    std::printf(
+        "GPU:           none (this build has no CUDA backend: -ngl layers run on the CPU)\n");
+  } else {
+    std::printf("GPU:           %s backend, %d device(s) %s\n",
+                gpu["backend"].get<std::string>().c_str(), gpu["n_devices"].get<int>(),
+                gpu["device"].get<std::string>().c_str());
+  }
   if (j.contains("open_ms")) std::printf("open+validate: %.3f ms\n", j["open_ms"].get<double>());
 }
 

@@ -9,6 +9,7 @@
 
 #include "bitnet/error.hpp"
 #include "commands.hpp"
+#include "gpu_layers_option.hpp"
 #include "head_type_option.hpp"
 #include "server/server.hpp"
 
@@ -75,6 +76,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--cache-type-v", opt->cache_type_v, "-ctv: KV cache type for V: f16 or q8_0")
       ->check(CLI::IsMember({"f16", "q8_0"}, CLI::ignore_case))
       ->capture_default_str();
+  add_gpu_layers_option(*cmd, opt->n_gpu_layers);
   cmd->add_flag("--reference-numerics", opt->reference_numerics,
                 "the reference's roundings: results depend on what else is in the batch");
   cmd->add_flag("--fast-numerics", *fast, "batch-invariant fast numerics (the default)")

@@ -50,6 +50,7 @@ void add_generation_options(CLI::App& cmd, GenerationCliOptions& opt) {
   add_poll_option(cmd);
   cmd.add_option("-t,--threads", opt.n_threads, "threads (0: all hardware threads)")
       ->capture_default_str();
+  add_gpu_layers_option(cmd, opt.gpu_layers);
   cmd.add_option("--sampling", opt.sampling, "sampling preset, overridden by the flags below")
       ->check(CLI::IsMember({"greedy", "balanced", "creative"}));
   auto* temp =
@@ -125,17 +126,19 @@ Model load_model(const GenerationCliOptions& opt, double* load_ms) {
   config.use_mmap = !opt.no_mmap;
   config.head_type = parse_head_type(opt.head_type);
   config.tokenizer_path = opt.tokenizer;
+  config.n_gpu_layers = opt.gpu_layers;
   if (isatty(STDERR_FILENO)) config.progress = draw_progress;
   auto model = Model::load(opt.model, config);
   *load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (opt.verbose) {
     const auto& info = model.info();
-    std::fprintf(stderr, "model: %s (%s), %.2f M params, %.2f MiB, %s, %.2f bits/weight, head %s\n",
-                 info.name.empty() ? info.path.c_str() : info.name.c_str(), info.arch.c_str(),
-                 static_cast<double>(info.n_params) / 1e6,
-                 static_cast<double>(info.file_bytes) / (1024.0 * 1024.0),
-                 info.quantization.c_str(), info.bits_per_weight, info.head_type.c_str());
+    std::fprintf(
+        stderr, "model: %s (%s), %.2f M params, %.2f MiB, %s, %.2f bits/weight, head %s, %s\n",
+        info.name.empty() ? info.path.c_str() : info.name.c_str(), info.arch.c_str(),
+        static_cast<double>(info.n_params) / 1e6,
+        static_cast<double>(info.file_bytes) / (1024.0 * 1024.0), info.quantization.c_str(),
+        info.bits_per_weight, info.head_type.c_str(), info.offload.c_str());
   }
   return model;
 }

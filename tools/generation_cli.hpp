@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bitnet/bitnet.hpp"
+#include "gpu_layers_option.hpp"
 #include "kv_cache_option.hpp"
 
 namespace CLI {
@@ -38,6 +39,7 @@ struct GenerationCliOptions {
   bool fast_numerics = false;
   std::string head_type = "f16";  // --head-type: f16 (as stored), q8_0, q6_k
   KvCacheTypes cache_types;       // -ctk / -ctv
+  std::optional<int> gpu_layers;  // -ngl
   std::string chat_template = "auto";
   std::string system;
   bool verbose = false;

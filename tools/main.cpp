@@ -25,12 +25,13 @@ void translate_llama_short_flags(int argc, char** argv) {
   static char parallel[] = "--parallel";
   static char cache_type_k[] = "--cache-type-k";
   static char cache_type_v[] = "--cache-type-v";
+  static char n_gpu_layers[] = "--n-gpu-layers";
   struct Alias {
     const char* short_name;
     char* long_name;
   };
   static const Alias aliases[] = {
-      {"-np", parallel}, {"-ctk", cache_type_k}, {"-ctv", cache_type_v}};
+      {"-np", parallel}, {"-ctk", cache_type_k}, {"-ctv", cache_type_v}, {"-ngl", n_gpu_layers}};
   for (int i = 1; i < argc; ++i) {
     for (const Alias& a : aliases) {
       if (std::strcmp(argv[i], a.short_name) == 0) argv[i] = a.long_name;

@@ -92,8 +92,11 @@ typedef enum bitnet_head_type {
 } bitnet_head_type;
 
 typedef struct bitnet_model_params {
-  int32_t n_gpu_layers;              /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set.
-                                        Without a GPU the model loads on the CPU (said on stderr). */
+  int32_t n_gpu_layers;              /* layers to offload (-1 = all); 0 = BITNET_GPU_LAYERS if set
+                                        (not a whole number: ignored with a warning; below -1: 0).
+                                        What cannot be offloaded (no CUDA backend, no device, too
+                                        little device memory) runs on the CPU, said once on stderr;
+                                        bitnet_model_n_gpu_layers tells what runs on the GPU. */
   bitnet_progress_callback progress; /* may be NULL */
   void* progress_user_data;
   int32_t head_type; /* a bitnet_head_type; BITNET_HEAD_STORED by default */
@@ -119,6 +122,10 @@ BITNET_API int32_t bitnet_model_n_embd(const bitnet_model* model);
 BITNET_API int32_t bitnet_model_n_layer(const bitnet_model* model);
 BITNET_API int32_t bitnet_model_n_head(const bitnet_model* model);
 BITNET_API int32_t bitnet_model_n_head_kv(const bitnet_model* model);
+/* Layers that run on a GPU (0 when all run on the CPU; 0 for NULL) and the device they run on
+ * ("" when none, NULL for NULL; valid while the model lives). */
+BITNET_API int32_t bitnet_model_n_gpu_layers(const bitnet_model* model);
+BITNET_API const char* bitnet_model_gpu_device(const bitnet_model* model);
 /* general.architecture ("bitnet-b1.58"); valid while the model lives. */
 BITNET_API const char* bitnet_model_arch(const bitnet_model* model);
 /* Type name of the ternary weights ("I2_S", "TQ2_0", "TQ1_0"); valid while the model lives. */

@@ -20,6 +20,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -78,6 +79,11 @@ struct LoadConfig {
   // Another tokenizer instead of the GGUF's: a tokenizer.json or a GGUF file (as
   // crossval-per-token --tokenizer). Empty = the model's own.
   std::string tokenizer_path;
+  // llama.cpp's n_gpu_layers: the first N layers on a GPU, -1 = all. Unset: BITNET_GPU_LAYERS
+  // (ignored with a warning when not a whole number; below -1: 0), else 0. What cannot be
+  // offloaded (no CUDA backend, no device, too little device memory) runs on the CPU and is said
+  // once on stderr; ModelInfo tells what runs where.
+  std::optional<int> n_gpu_layers;
 };
 
 // What a model is, as `bitnet inspect` reports it.
@@ -91,7 +97,10 @@ struct ModelInfo {
   std::string quantization;    // type of the BitLinear weights: "I2_S", "TQ2_0", "TQ1_0", ...
   double bits_per_weight = 0;  // 8 * tensor_bytes / n_params (all tensors, like llama.cpp's BPW)
   double ternary_bits_per_weight = 0;  // the same over the BitLinear (quantization-typed) tensors
-  std::string head_type;  // the output head as computed: "F16" (as stored), "Q8_0", "Q6_K", ...
+  std::string head_type;   // the output head as computed: "F16" (as stored), "Q8_0", "Q6_K", ...
+  int gpu_layers = 0;      // layers that run on a GPU (the first ones); 0 = all on the CPU
+  std::string gpu_device;  // where they run, e.g. "cuda:0"; empty when none
+  std::string offload;     // "CPU only" or "12/30 layers on cuda:0"
 };
 
 // The hyper-parameters the model was built with.

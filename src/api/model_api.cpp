@@ -27,8 +27,8 @@ void set_kv_types(ContextOptions& o, bool kv_f16, const std::string& type_k,
     o.type_k = o.type_v = KvType::F32;
   }
   if ((o.type_k == KvType::F32) != (o.type_v == KvType::F32)) {
-    throw Error(ErrorCategory::config, "cache types K " + type_k + ", V " + type_v +
-                                           ": f32 is for both or neither");
+    throw Error(ErrorCategory::config,
+                "cache types K " + type_k + ", V " + type_v + ": f32 is for both or neither");
   }
 }
 
@@ -63,6 +63,9 @@ ModelInfo make_info(const bitnet::Model& model) {
   info.quantization = std::string(to_string(c.weight_type));
   const auto& head = model.weights().output_quantized;
   info.head_type = std::string(to_string(head.empty() ? model.weights().output.type : head.type));
+  info.gpu_layers = model.offload().gpu_layers;
+  info.gpu_device = model.offload().device;
+  info.offload = model.offload().describe();
   if (info.n_params > 0)
     info.bits_per_weight = 8.0 * static_cast<double>(info.tensor_bytes) / info.n_params;
   return info;
@@ -190,6 +193,7 @@ HeadType parse_head_type(std::string_view text) {
 Model Model::load(const std::string& path, const LoadConfig& config) {
   check_device(config.device);
   LoadOptions options;
+  options.n_gpu_layers = resolve_gpu_layers(config.n_gpu_layers);
   if (config.head_type == HeadType::q8_0) options.head_type = TensorType::Q8_0;
   if (config.head_type == HeadType::q6_k) options.head_type = TensorType::Q6_K;
   if (config.progress) {

@@ -225,9 +225,8 @@ BITNET_API bitnet_status bitnet_model_load(const char* path, const bitnet_model_
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
       return fail(BITNET_ERR_IO, std::string("bitnet_model_load: file not found: ") + path);
-    bitnet::capi::note_cpu_fallback(bitnet::capi::resolve_gpu_layers(p.n_gpu_layers));
-
     bitnet::LoadOptions options;
+    options.n_gpu_layers = bitnet::capi::resolve_gpu_layers(p.n_gpu_layers);
     if (p.head_type == BITNET_HEAD_Q8_0) options.head_type = bitnet::TensorType::Q8_0;
     if (p.head_type == BITNET_HEAD_Q6_K) options.head_type = bitnet::TensorType::Q6_K;
     if (p.progress != nullptr) {
@@ -256,6 +255,12 @@ BITNET_API int32_t bitnet_model_n_embd(const bitnet_model* m) {
 }
 BITNET_API int32_t bitnet_model_n_layer(const bitnet_model* m) {
   return m ? static_cast<int32_t>(m->model->config().n_layer) : 0;
+}
+BITNET_API int32_t bitnet_model_n_gpu_layers(const bitnet_model* m) {
+  return m ? static_cast<int32_t>(m->model->offload().gpu_layers) : 0;
+}
+BITNET_API const char* bitnet_model_gpu_device(const bitnet_model* m) {
+  return m ? m->model->offload().device.c_str() : nullptr;
 }
 BITNET_API int32_t bitnet_model_n_head(const bitnet_model* m) {
   return m ? static_cast<int32_t>(m->model->config().n_head) : 0;

@@ -18,11 +18,8 @@ inline void write_message(char* err, int32_t err_len, std::string_view msg) noex
   err[n] = '\0';
 }
 
-// The layer count to offload: `explicit_layers` unless it is 0, else BITNET_GPU_LAYERS when that is
-// a whole number >= -1 (-1 = all). An invalid variable is ignored with a warning on stderr.
+// The layer count to offload: `explicit_layers` unless it is 0, else BITNET_GPU_LAYERS by
+// resolve_gpu_layers's rules (the C structs' 0 means "not set"). Never throws.
 int32_t resolve_gpu_layers(int32_t explicit_layers) noexcept;
-
-// This build has no GPU backend: says so on stderr when layers were requested (never fails).
-void note_cpu_fallback(int32_t n_gpu_layers) noexcept;
 
 }  // namespace bitnet::capi

@@ -85,15 +85,15 @@ int open_session(const char* model_path, int32_t n_ctx, int32_t n_gpu_layers, in
   if (!std::filesystem::is_regular_file(model_path, ec))
     return fail(err, err_len, -1, std::string("open: file not found: ") + model_path);
 
-  note_cpu_fallback(resolve_gpu_layers(n_gpu_layers));
   ContextOptions options;
   options.n_ctx = n_ctx;
   options.n_threads = n_threads > 0 ? n_threads : 1;
   options.numerics = Numerics::Reference;
-  options.n_gpu_layers = 0;  // no device backend is built in (said on stderr above)
+  LoadOptions load;
+  load.n_gpu_layers = resolve_gpu_layers(n_gpu_layers);  // what cannot be offloaded: on stderr
 
   try {
-    auto session = std::make_unique<Session>(Model::load(model_path), options);
+    auto session = std::make_unique<Session>(Model::load(model_path, load), options);
     registry().add(session.get());
     *out_handle = session.release();
     return 0;

@@ -58,7 +58,7 @@ struct NativeOptions {
   std::string tokenizer_path;  // empty: the model's own tokenizer
   int32_t n_ctx = 4096;
   int n_threads = 0;  // <= 0: all hardware threads
-  int n_gpu_layers = 0;
+  int n_gpu_layers = 0;  // resolved (resolve_gpu_layers): -1 = all
   std::string trace_dir;  // non-empty: record per-layer traces of every eval there
 };
 

@@ -14,6 +14,14 @@
 namespace bitnet::crossval {
 namespace {
 
+// The layers to offload are resolved by the caller (crossval-per-token: -ngl, else
+// BITNET_GPU_LAYERS); what cannot be offloaded runs on the CPU and Model::load says so.
+LoadOptions load_options(const NativeOptions& o) {
+  LoadOptions load;
+  load.n_gpu_layers = o.n_gpu_layers;
+  return load;
+}
+
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
@@ -23,7 +31,7 @@ class NativeBackend final : public Backend {
  public:
   explicit NativeBackend(const NativeOptions& o)
       : name_("native"),
-        model_(Model::load(o.model_path)),
+        model_(Model::load(o.model_path, load_options(o))),
         tokenizer_(o.tokenizer_path.empty() ? tokenizer::Tokenizer::from_gguf(model_->file())
                                             : tokenizer::Tokenizer::from_path(o.tokenizer_path)),
         tokenizer_source_(o.tokenizer_path.empty() ? o.model_path : o.tokenizer_path) {
@@ -32,10 +40,6 @@ class NativeBackend final : public Backend {
     copt.n_ctx =
         train_ctx > 0 ? static_cast<int32_t>(std::min<int64_t>(o.n_ctx, train_ctx)) : o.n_ctx;
     copt.n_threads = o.n_threads > 0 ? o.n_threads : default_threads();
-    if (o.n_gpu_layers != 0) {
-      // As the session ABI does: no GPU backend is built in, so run on the CPU and say so.
-      std::fprintf(stderr, "crossval: native: no GPU backend in this build; running on the CPU\n");
-    }
     // Without --trace the context traces itself when BITNET_TRACE_DIR is set, as everywhere.
     copt.trace_from_environment = o.trace_dir.empty();
     context_ = std::make_unique<Context>(model_, copt);

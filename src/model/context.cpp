@@ -26,8 +26,9 @@ KvCache make_kv(const Model& model, const ContextOptions& o) {
     throw Error(ErrorCategory::config, "n_seq must be positive, got " + std::to_string(o.n_seq));
   const bool quantized = o.type_k == KvType::Q8_0 || o.type_v == KvType::Q8_0;
   if (quantized && c.head_dim % 32 != 0) {
-    throw Error(ErrorCategory::config, "a q8_0 KV cache needs head_dim a multiple of 32 (this model: " +
-                                           std::to_string(c.head_dim) + ")");
+    throw Error(ErrorCategory::config,
+                "a q8_0 KV cache needs head_dim a multiple of 32 (this model: " +
+                    std::to_string(c.head_dim) + ")");
   }
   return KvCache(c.n_layer, o.n_ctx, c.n_embd_kv(), o.type_k, o.type_v, o.n_seq);
 }
@@ -36,9 +37,10 @@ KvCache make_kv(const Model& model, const ContextOptions& o) {
 
 Context::Context(std::shared_ptr<const Model> model, const ContextOptions& options)
     : model_(std::move(model)), options_(options), kv_(make_kv(*model_, options)) {
-  if (options.n_gpu_layers != 0) {
-    throw Error(ErrorCategory::device, "n_gpu_layers = " + std::to_string(options.n_gpu_layers) +
-                                           " but this build has no GPU backend (use 0)");
+  if (model_->offload().gpu_layers != 0) {
+    // plan_offload only offloads with a built GPU backend, which this build does not have.
+    throw Error(ErrorCategory::device, "the model's offload plan (" + model_->offload().describe() +
+                                           ") needs a GPU backend this build lacks");
   }
   if (options.n_threads < 1) {
     throw Error(ErrorCategory::config,

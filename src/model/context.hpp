@@ -22,7 +22,6 @@ struct ContextOptions {
   KvType type_k = KvType::F16;  // --cache-type-k: f16, q8_0 (or f32 with type_v f32)
   KvType type_v = KvType::F16;  // --cache-type-v
   Numerics numerics = Numerics::Reference;
-  int n_gpu_layers = 0;  // layers 0..n-1 on a device backend (none is built in yet: must be 0)
   // BITNET_TRACE_DIR (with BITNET_TRACE_DATA, BITNET_TRACE_FILTER) records every eval of this
   // context; false for callers that attach their own recorder (crossval's --trace).
   bool trace_from_environment = true;

@@ -1,5 +1,6 @@
 #include "model/model.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
@@ -26,6 +27,13 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
     quantize_output_head(model->weights_, *options.head_type, model->file_.mapping_or_null(),
                          head_progress);
   }
+  int64_t tensor_bytes = 0;
+  for (const auto& t : model->file_.tensors()) tensor_bytes += t.nbytes;
+  const int n_layer = static_cast<int>(model->config_.n_layer);
+  model->offload_ = plan_offload(options.n_gpu_layers, n_layer,
+                                 n_layer > 0 ? tensor_bytes / n_layer : 0, gpu_inventory());
+  if (!model->offload_.fallback.empty())
+    std::fprintf(stderr, "%s\n", model->offload_.fallback.c_str());
   if (const char* spec = std::getenv("BITNET_TEST_PERTURB"); spec && *spec) {
     model->apply_test_perturbation(spec);  // TEST ONLY
   }

@@ -10,6 +10,7 @@
 
 #include "gguf/gguf.hpp"
 #include "model/config.hpp"
+#include "model/offload.hpp"
 #include "model/weights.hpp"
 
 namespace bitnet {
@@ -20,6 +21,9 @@ struct LoadOptions {
   // (ModelWeights::output_quantized) and the forward pass uses kernels::head_gemv: faster decode,
   // logits that differ from the reference's. nullopt: the head as stored (reference numerics).
   std::optional<TensorType> head_type;
+  // Layers to run on a GPU (resolve_gpu_layers: -1 = all). Cut at load to what the build and
+  // machine can run; the reason, if any, goes to stderr once.
+  int n_gpu_layers = 0;
 };
 
 class Model {
@@ -32,6 +36,7 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const gguf::GgufFile& file() const { return file_; }
+  const OffloadPlan& offload() const { return offload_; }  // which layers run where
 
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -45,6 +50,7 @@ class Model {
   gguf::GgufFile file_;  // owns the mapping every weight view points into
   ModelConfig config_;
   ModelWeights weights_;
+  OffloadPlan offload_;
   std::vector<uint8_t> test_perturbed_tensor_;  // TEST ONLY: the flipped copy of one tensor
 };
 

@@ -136,6 +136,7 @@ int run_server(const ServerOptions& options) {
     api::LoadConfig load;
     load.use_mmap = options.use_mmap;
     load.head_type = api::parse_head_type(options.head_type);
+    load.n_gpu_layers = options.n_gpu_layers;
     state.model = std::make_unique<api::Model>(api::Model::load(options.model_path, load));
     const auto& impl = state.model->internals();
     state.options.chat_template = resolve_chat_template(impl.tokenizer, options.chat_template);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct ServerOptions {
   std::string head_type = "f16";
   std::string cache_type_k = "f16";  // -ctk / -ctv: f16 or q8_0
   std::string cache_type_v = "f16";
+  std::optional<int> n_gpu_layers;  // -ngl; unset: BITNET_GPU_LAYERS, else 0
   bool reference_numerics = false;  // default: fast numerics, batch-invariant results
   bool use_mmap = true;
   int max_queue = 0;            // requests waiting for a slot; 0 = no limit

@@ -285,6 +285,19 @@ static void test_gpu_layers(void) {
   CHECK_EQ(crossval_bitnet_close(h), 0);
   CHECK_EQ(crossval_bitnet_open_ex(g_model, 16, -1, 0, &h, err, sizeof err), 0);
   CHECK_EQ(crossval_bitnet_close(h), 0);
+  {
+    /* The model API: all layers asked for, none offloaded, no device named. */
+    bitnet_model* model = NULL;
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.n_gpu_layers = -1;
+    CHECK_EQ(bitnet_model_load(g_model, &mp, &model), BITNET_OK);
+    CHECK_EQ(bitnet_model_n_gpu_layers(model), 0);
+    CHECK(model != NULL && strcmp(bitnet_model_gpu_device(model), "") == 0);
+    bitnet_model_free(model);
+    CHECK_EQ(bitnet_model_n_gpu_layers(NULL), 0);
+    CHECK(bitnet_model_gpu_device(NULL) == NULL);
+    CHECK(!bitnet_has_cuda());
+  }
   setenv("BITNET_GPU_LAYERS", "lots", 1);
   CHECK_EQ(crossval_bitnet_open(g_model, 16, &h, err, sizeof err), 0);
   CHECK_EQ(crossval_bitnet_close(h), 0);

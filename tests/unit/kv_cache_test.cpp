@@ -115,9 +115,6 @@ TEST_F(ContextTest, BadTokenAndOptionsAreConfigErrors) {
   EXPECT_EQ(category_of([&] { ctx.eval({}, false); }), ErrorCategory::config);
   EXPECT_EQ(ctx.n_past(), 0);
   EXPECT_EQ(category_of([&] { Context c(model_, opts(0)); }), ErrorCategory::config);
-  ContextOptions gpu = opts(16);
-  gpu.n_gpu_layers = 1;
-  EXPECT_EQ(category_of([&] { Context c(model_, gpu); }), ErrorCategory::device);
 }
 
 TEST_F(ContextTest, TruncateAndResetReproduceTheSameLogits) {
