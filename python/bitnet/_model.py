@@ -7,7 +7,6 @@ import operator
 import os
 import time
 import uuid
-import warnings
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
@@ -80,8 +79,9 @@ class Model:
     ``n_ctx``: KV cache length in tokens (0 = the model's training context). ``n_threads``:
     threads of each forward pass (None = every hardware thread). ``head_type``: ``"f16"`` (as
     stored, the reference's logits), ``"q8_0"`` or ``"q6_k"`` (faster, inexact). ``use_mmap``:
-    False reads the whole file at load. ``n_gpu_layers``: accepted for llama-cpp-python
-    compatibility; this build runs on the CPU (a warning says so when it is not 0).
+    False reads the whole file at load. ``n_gpu_layers``: llama-cpp-python's offload
+    count (-1 = all; 0 = ``BITNET_GPU_LAYERS`` if set); this build has no GPU backend, so every
+    layer runs on the CPU and stderr says so once. ``info["offload"]`` tells where layers run.
 
     A Model is used by one thread at a time (calls from several threads take turns);
     ``share()`` gives another handle over the same weights with its own cache, for threads that
@@ -94,12 +94,13 @@ class Model:
         path = os.fspath(path)
         if not isinstance(path, str):
             raise TypeError("path must be str or os.PathLike[str]")
-        operator.index(n_gpu_layers)
-        if n_gpu_layers != 0:
-            warnings.warn("bitnet: no GPU backend in this build; the model runs on the CPU",
-                          RuntimeWarning, stacklevel=2)
+        n_gpu_layers = operator.index(n_gpu_layers)
+        if n_gpu_layers < -1:
+            raise ValueError(f"n_gpu_layers must be >= -1 (-1 = all layers), got {n_gpu_layers}")
         self._path = path
-        self._weights = _core.Model.load(path, use_mmap=use_mmap, head_type=head_type)
+        # 0 (llama-cpp-python's default) leaves the choice to BITNET_GPU_LAYERS, as the C API does.
+        self._weights = _core.Model.load(path, use_mmap=use_mmap, head_type=head_type,
+                                         n_gpu_layers=n_gpu_layers or None)
         self._engine = _core.Engine(self._weights, n_ctx=n_ctx,
                                     n_threads=0 if n_threads is None else n_threads)
 

@@ -119,6 +119,9 @@ nb::dict to_dict(const bitnet::ModelInfo& i) {
   d["bits_per_weight"] = i.bits_per_weight;
   d["ternary_bits_per_weight"] = i.ternary_bits_per_weight;
   d["head_type"] = i.head_type;
+  d["gpu_layers"] = i.gpu_layers;
+  d["gpu_device"] = i.gpu_device;
+  d["offload"] = i.offload;
   return d;
 }
 
@@ -397,15 +400,18 @@ NB_MODULE(_core, m) {
   nb::class_<bitnet::Model>(m, "Model", "Loaded weights and tokenizer (shared, immutable).")
       .def_static(
           "load",
-          [](const std::string& path, bool use_mmap, const std::string& head_type) {
+          [](const std::string& path, bool use_mmap, const std::string& head_type,
+             std::optional<int> n_gpu_layers) {
             bitnet::LoadConfig config;
             config.use_mmap = use_mmap;
             config.head_type = bitnet::parse_head_type(head_type);
+            config.n_gpu_layers = n_gpu_layers;
             nb::gil_scoped_release release;
             return bitnet::Model::load(path, config);
           },
-          "path"_a, "use_mmap"_a = true, "head_type"_a = "f16",
-          "Maps and checks a GGUF model and its tokenizer.")
+          "path"_a, "use_mmap"_a = true, "head_type"_a = "f16", "n_gpu_layers"_a = nb::none(),
+          "Maps and checks a GGUF model and its tokenizer. n_gpu_layers None: BITNET_GPU_LAYERS, "
+          "else 0; what cannot be offloaded runs on the CPU (said once on stderr).")
       .def_prop_ro(
           "info", [](const bitnet::Model& m) { return to_dict(m.info()); },
           "What the model is (as `bitnet inspect` reports it).")

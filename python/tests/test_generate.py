@@ -74,3 +74,18 @@ def test_properties(i2s_model):
     assert md["general.architecture"] == "bitnet-b1.58" and "tokenizer.ggml.tokens" not in md
     info = i2s_model.info
     assert info["quantization"] == "I2_S" and info["n_layer"] == 4 and info["n_embd"] == 128
+
+
+def test_gpu_layers_run_on_the_cpu_and_say_so(capfd, monkeypatch):
+    monkeypatch.delenv("BITNET_GPU_LAYERS", raising=False)
+    model = bitnet.Model(I2S, n_ctx=64, n_threads=1, n_gpu_layers=-1)
+    assert "n_gpu_layers = -1, but this build has no CUDA backend" in capfd.readouterr().err
+    info = model.info
+    assert info["offload"] == "CPU only" and info["gpu_layers"] == 0 and info["gpu_device"] == ""
+    assert model.tokenize("hi")
+    # 0 leaves it to BITNET_GPU_LAYERS, as llama-cpp-python's default and the C API's 0 do.
+    monkeypatch.setenv("BITNET_GPU_LAYERS", "2")
+    bitnet.Model(I2S, n_ctx=64, n_threads=1)
+    assert "n_gpu_layers = 2," in capfd.readouterr().err
+    with pytest.raises(ValueError, match="n_gpu_layers"):
+        bitnet.Model(I2S, n_gpu_layers=-2)
