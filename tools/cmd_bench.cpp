@@ -75,6 +75,7 @@ struct TestResult {
 ModelFacts model_facts(const Model& model, const std::string& path) {
   ModelFacts f;
   f.filename = path;
+  f.offload = model.offload();
   std::map<TensorType, uint64_t> elements_by_type;
   for (const auto& t : model.file().tensors()) {
     f.size += static_cast<uint64_t>(t.nbytes);
@@ -384,8 +385,7 @@ void run_bench(const BenchOptions& o) {
   load.head_type = head_quant_type(o.head_type);
   load.n_gpu_layers = resolve_gpu_layers(o.gpu_layers);
   const auto model = Model::load(o.model, load);
-  ModelFacts facts = model_facts(*model, o.model);
-  facts.offload = model->offload();
+  const ModelFacts facts = model_facts(*model, o.model);
   const int longest = std::max(*std::max_element(n_prompts.begin(), n_prompts.end()),
                                *std::max_element(n_gens.begin(), n_gens.end()));
   const int deepest = *std::max_element(depths.begin(), depths.end());
