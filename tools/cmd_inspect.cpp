@@ -162,7 +162,10 @@ ordered_json describe(const gguf::GgufFile& f, double open_ms) {
   const GpuInventory gpus = gpu_inventory();
   j["gpu"] = {{"backend", gpus.backend_built ? "cuda" : "none"},
               {"n_devices", gpus.n_devices},
-              {"device", gpus.device_name}};
+              {"device", gpus.device_name},
+              {"free_bytes", gpus.free_bytes},
+              {"unavailable", gpus.unavailable},
+              {"runs_layers", gpus.runs_layers}};
   if (open_ms >= 0) j["open_ms"] = open_ms;
   return j;
 }
@@ -232,9 +235,14 @@ void print_text(const gguf::GgufFile& f, const ordered_json& j) {
     std::printf(
         "GPU:           none (this build has no CUDA backend: -ngl layers run on the CPU)\n");
   } else {
-    std::printf("GPU:           %s backend, %d device(s) %s\n",
-                gpu["backend"].get<std::string>().c_str(), gpu["n_devices"].get<int>(),
-                gpu["device"].get<std::string>().c_str());
+    const int n = gpu["n_devices"].get<int>();
+    const std::string where =
+        n == 0 ? "no device (" + gpu["unavailable"].get<std::string>() + ")"
+               : std::to_string(n) + " device(s), " + gpu["device"].get<std::string>() + " with " +
+                     std::to_string(gpu["free_bytes"].get<int64_t>() >> 20) + " MiB free";
+    std::printf("GPU:           %s backend, %s%s\n", gpu["backend"].get<std::string>().c_str(),
+                where.c_str(),
+                gpu["runs_layers"].get<bool>() ? "" : "; -ngl layers run on the CPU");
   }
   if (j.contains("open_ms")) std::printf("open+validate: %.3f ms\n", j["open_ms"].get<double>());
 }

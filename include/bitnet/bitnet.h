@@ -67,8 +67,27 @@ BITNET_API const char* bitnet_build_info(void);
  * storage. */
 BITNET_API const char* bitnet_cpu_features(void);
 
-/* true when this library was built with a CUDA backend (this version: never). */
+/* true when this library was built with the CUDA backend (-DBITNET_CUDA=ON, or AUTO with nvcc
+ * found), whether or not this machine has a GPU. Its kernels exist; the layer loop that would run
+ * transformer layers on the GPU does not yet, so layers run on the CPU and bitnet_model_n_gpu_layers
+ * says so. */
 BITNET_API bool bitnet_has_cuda(void);
+
+/* A CUDA device as the runtime reports it. */
+typedef struct bitnet_cuda_device {
+  char name[256];        /* "NVIDIA H200" */
+  int64_t total_bytes;   /* device memory */
+  int64_t free_bytes;    /* free when the library first asked */
+  int32_t compute_major; /* compute capability, e.g. 9.0 */
+  int32_t compute_minor;
+} bitnet_cuda_device;
+
+/* The CUDA devices this library can use: 0 without the backend, without a driver, or without a
+ * GPU (bitnet_build_info says why). */
+BITNET_API int32_t bitnet_cuda_device_count(void);
+/* Device `index` (0 <= index < bitnet_cuda_device_count()) into *out; BITNET_ERR_INVALID_ARGUMENT
+ * for a NULL out or an index out of range. */
+BITNET_API bitnet_status bitnet_cuda_device_info(int32_t index, bitnet_cuda_device* out);
 
 /* The message of the last failed call on this thread ("" when none). Valid until the next failing
  * call on the same thread. */

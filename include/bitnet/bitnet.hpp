@@ -37,19 +37,35 @@ namespace bitnet::api {
 
 using TokenId = int32_t;
 
-// Where computation runs. Only the CPU exists today; "cuda:N" is parsed so that configurations can
-// name it, and asking for it throws Error(device).
+// Where computation runs. "cuda:N" names a CUDA device; available_devices() lists those the
+// runtime reports, with their memory and compute capability. Placing a model or an engine on a
+// CUDA device throws Error(device) until the CUDA layer loop exists: layers are offloaded with
+// LoadConfig::n_gpu_layers, which falls back to the CPU and says why.
 struct Device {
   enum class Kind { cpu, cuda };
   Kind kind = Kind::cpu;
   int index = 0;
+  // Filled in by available_devices() for CUDA devices (empty / 0 otherwise).
+  std::string description;  // "NVIDIA H200"
+  int64_t total_memory = 0;
+  int64_t free_memory = 0;  // when the library first asked the runtime
+  int compute_major = 0;    // compute capability, e.g. 9.0
+  int compute_minor = 0;
 
   static Device cpu() { return {}; }
-  static Device cuda(int index) { return {Kind::cuda, index}; }
+  static Device cuda(int index) {
+    Device d;
+    d.kind = Kind::cuda;
+    d.index = index;
+    return d;
+  }
   // "cpu", "cuda" (= cuda:0) or "cuda:N"; throws Error(device) otherwise.
   static Device parse(std::string_view text);
   std::string name() const;  // "cpu", "cuda:0"
-  bool operator==(const Device&) const = default;
+  // The same device (kind and index; the description is not compared).
+  bool operator==(const Device& other) const {
+    return kind == other.kind && index == other.index;
+  }
 };
 
 // The devices this build and machine can use; the CPU is always first.

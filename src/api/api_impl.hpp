@@ -22,6 +22,9 @@ void set_kv_types(ContextOptions& o, bool kv_f16, const std::string& type_k,
                   const std::string& type_v);
 // "F16", "F32", or "K q8_0 / V f16" style when the two differ.
 std::string kv_cache_name(const ContextOptions& o);
+// Where a LoadConfig or EngineConfig places the model: the CPU, else Error(device) saying whether
+// the device is missing or present but not yet able to run the model.
+void check_device(const Device& device);
 
 struct Model::Impl {
   std::shared_ptr<const bitnet::Model> model;

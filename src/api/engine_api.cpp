@@ -15,9 +15,7 @@ ContextOptions context_options(const Model::Impl& model, const EngineConfig& con
   if (config.n_threads < 0)
     throw Error(ErrorCategory::config, "EngineConfig.n_threads must be >= 0 (0 = all), got " +
                                            std::to_string(config.n_threads));
-  if (config.device != Device::cpu())
-    throw Error(ErrorCategory::device,
-                "device " + config.device.name() + " is not available (this build runs on: cpu)");
+  check_device(config.device);
   ContextOptions o;
   o.n_ctx = config.n_ctx > 0
                 ? config.n_ctx

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/api_impl.hpp"
+#include "backends/cuda/device_query.hpp"
 #include "quant/tensor_type.hpp"
 #include "tokenizer/chat_template.hpp"
 
@@ -135,13 +136,6 @@ void prefault(const bitnet::Model& model, const std::function<void(float)>& prog
   }
 }
 
-void check_device(const Device& device) {
-  const auto devices = available_devices();
-  if (std::find(devices.begin(), devices.end(), device) == devices.end()) {
-    throw Error(ErrorCategory::device,
-                "device " + device.name() + " is not available (this build runs on: cpu)");
-  }
-}
 
 }  // namespace
 
@@ -163,8 +157,33 @@ std::string Device::name() const {
   return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
 }
 
+void check_device(const Device& device) {
+  if (device == Device::cpu()) return;
+  const auto devices = available_devices();
+  std::string listed;
+  for (const Device& d : devices) listed += (listed.empty() ? "" : ", ") + d.name();
+  if (std::find(devices.begin(), devices.end(), device) == devices.end()) {
+    throw Error(ErrorCategory::device,
+                "device " + device.name() + " is not available (this machine has: " + listed + ")");
+  }
+  throw Error(ErrorCategory::device,
+              "device " + device.name() +
+                  " is present, but the CUDA backend cannot run a whole model there yet; "
+                  "LoadConfig::n_gpu_layers offloads what it can and says what runs on the CPU");
+}
+
 std::vector<Device> available_devices() {
-  return {Device::cpu()};
+  std::vector<Device> devices{Device::cpu()};
+  for (const cuda::DeviceProperties& p : cuda::probe_runtime().devices) {
+    Device d = Device::cuda(p.index);
+    d.description = p.name;
+    d.total_memory = p.total_bytes;
+    d.free_memory = p.free_bytes;
+    d.compute_major = p.compute_major;
+    d.compute_minor = p.compute_minor;
+    devices.push_back(d);
+  }
+  return devices;
 }
 
 std::string_view to_string(HeadType type) {

@@ -2,6 +2,7 @@
 // module's sampler (the one every front-end uses, so a seed gives the same tokens everywhere).
 // Every entry point catches everything and records the message in a thread-local last error.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "bitnet/bitnet.h"
+#include "backends/cuda/device_query.hpp"
 #include "bitnet/error.hpp"
 #include "capi/c_boundary.hpp"
 #include "generate/sampler.hpp"
@@ -119,9 +121,24 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+// "no" without the backend; else the runtime and the devices, or why there are none.
+std::string describe_cuda() {
+  const cuda::RuntimeProbe& probe = cuda::probe_runtime();
+  if (!probe.built) return "no";
+  std::string text = "yes (runtime " + std::to_string(probe.runtime_version / 1000) + "." +
+                     std::to_string(probe.runtime_version % 1000 / 10) + "; ";
+  if (probe.devices.empty()) return text + "no device: " + probe.error + ")";
+  for (size_t i = 0; i < probe.devices.size(); ++i) {
+    const cuda::DeviceProperties& d = probe.devices[i];
+    text += (i ? ", cuda:" : "cuda:") + std::to_string(d.index) + " " + d.name + " sm_" +
+            std::to_string(d.compute_major) + std::to_string(d.compute_minor);
+  }
+  return text + ")";
+}
+
 std::string describe_build() {
   return std::string("bitnet ") + BITNET_VERSION + "; compiler " + __VERSION__ +
-         "; cpu: " + kernels::cpu_features_string() + "; cuda: no";
+         "; cpu: " + kernels::cpu_features_string() + "; cuda: " + describe_cuda();
 }
 
 std::unique_ptr<Context> make_context(const bitnet_model& m, const ContextOptions& options) {
@@ -161,7 +178,29 @@ BITNET_API const char* bitnet_cpu_features(void) {
 }
 
 BITNET_API bool bitnet_has_cuda(void) {
-  return false;
+  return bitnet::cuda::probe_runtime().built;
+}
+
+BITNET_API int32_t bitnet_cuda_device_count(void) {
+  return static_cast<int32_t>(bitnet::cuda::probe_runtime().devices.size());
+}
+
+BITNET_API bitnet_status bitnet_cuda_device_info(int32_t index, bitnet_cuda_device* out) {
+  if (out == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_cuda_device_info: out is NULL");
+  const auto& devices = bitnet::cuda::probe_runtime().devices;
+  if (index < 0 || static_cast<size_t>(index) >= devices.size()) {
+    return fail(BITNET_ERR_INVALID_ARGUMENT,
+                "bitnet_cuda_device_info: index " + std::to_string(index) + " is out of range (" +
+                    std::to_string(devices.size()) + " CUDA devices)");
+  }
+  const auto& d = devices[static_cast<size_t>(index)];
+  *out = {};
+  std::snprintf(out->name, sizeof out->name, "%s", d.name.c_str());
+  out->total_bytes = d.total_bytes;
+  out->free_bytes = d.free_bytes;
+  out->compute_major = d.compute_major;
+  out->compute_minor = d.compute_minor;
+  return BITNET_OK;
 }
 
 BITNET_API const char* bitnet_last_error(void) {

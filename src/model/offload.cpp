@@ -1,5 +1,7 @@
 #include "model/offload.hpp"
 
+#include "backends/cuda/device_query.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -36,7 +38,18 @@ int resolve_gpu_layers(std::optional<int> explicit_layers) {
 }
 
 GpuInventory gpu_inventory() {
-  return {};
+  const cuda::RuntimeProbe& probe = cuda::probe_runtime();
+  GpuInventory gpus;
+  gpus.backend_built = probe.built;
+  gpus.runs_layers = false;  // see GpuInventory::runs_layers
+  gpus.n_devices = static_cast<int>(probe.devices.size());
+  gpus.unavailable = probe.error;
+  if (!probe.devices.empty()) {
+    const cuda::DeviceProperties& d = probe.devices.front();
+    gpus.device_name = "cuda:" + std::to_string(d.index) + " (" + d.name + ")";
+    gpus.free_bytes = d.free_bytes;
+  }
+  return gpus;
 }
 
 std::string OffloadPlan::describe() const {
@@ -59,7 +72,13 @@ OffloadPlan plan_offload(int requested, int n_layer, int64_t bytes_per_layer,
     return plan;
   }
   if (gpus.n_devices <= 0) {
-    plan.fallback = asked + ", but no CUDA device is available: " + on_cpu;
+    const std::string why = gpus.unavailable.empty() ? "" : " (" + gpus.unavailable + ")";
+    plan.fallback = asked + ", but no CUDA device is available" + why + ": " + on_cpu;
+    return plan;
+  }
+  if (!gpus.runs_layers) {
+    plan.fallback = asked + ", but this build's CUDA backend has kernels and no layer loop yet "
+                            "(found " + gpus.device_name + "): " + on_cpu;
     return plan;
   }
   int fits = wanted;

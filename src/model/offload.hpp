@@ -19,16 +19,20 @@ std::optional<int> parse_gpu_layers_env(std::string_view text, std::string& warn
 // reported on stderr.
 int resolve_gpu_layers(std::optional<int> explicit_layers);
 
-// What this build and machine offer. The CPU-only build has no CUDA backend; tests describe other
-// machines with their own values.
+// What this build and machine offer; tests describe other machines with their own values.
 struct GpuInventory {
   bool backend_built = false;  // compiled with the CUDA backend
-  int n_devices = 0;           // CUDA devices the runtime can use
-  std::string device_name;     // of device 0, e.g. "cuda:0 (NVIDIA H200)"
-  int64_t free_bytes = 0;      // device memory free for weights, KV and activations
+  // The backend can run transformer layers. Its kernels exist, but the layer loop that chains them
+  // (src/backends/cuda) is not written yet, so a built backend still runs every layer on the CPU.
+  bool runs_layers = false;
+  int n_devices = 0;        // CUDA devices the runtime can use
+  std::string unavailable;  // why n_devices is 0, from the runtime ("cudaErrorNoDevice: ...")
+  std::string device_name;  // of device 0, e.g. "cuda:0 (NVIDIA H200)"
+  int64_t free_bytes = 0;   // device memory free for weights, KV and activations
 };
 
-GpuInventory gpu_inventory();  // this build: no CUDA backend
+// This build and machine, from the CUDA runtime (backends/cuda/device_query.hpp).
+GpuInventory gpu_inventory();
 
 struct OffloadPlan {
   int requested = 0;  // the resolved request (-1 = all)

@@ -296,7 +296,6 @@ static void test_gpu_layers(void) {
     bitnet_model_free(model);
     CHECK_EQ(bitnet_model_n_gpu_layers(NULL), 0);
     CHECK(bitnet_model_gpu_device(NULL) == NULL);
-    CHECK(!bitnet_has_cuda());
   }
   setenv("BITNET_GPU_LAYERS", "lots", 1);
   CHECK_EQ(crossval_bitnet_open(g_model, 16, &h, err, sizeof err), 0);
@@ -384,9 +383,25 @@ static void on_progress(float progress, void* user_data) {
 
 static void test_info(void) {
   CHECK(bitnet_version() != NULL && strlen(bitnet_version()) > 0);
-  CHECK(strstr(bitnet_build_info(), "cuda: no") != NULL);
   CHECK(bitnet_cpu_features() != NULL);
-  CHECK(!bitnet_has_cuda());
+  /* The build info says whether the CUDA backend is in, as bitnet_has_cuda() does. */
+  CHECK(bitnet_has_cuda() == (strstr(bitnet_build_info(), "cuda: yes") != NULL));
+  CHECK(bitnet_has_cuda() || strstr(bitnet_build_info(), "cuda: no") != NULL);
+  CHECK(bitnet_has_cuda() || bitnet_cuda_device_count() == 0);
+  {
+    bitnet_cuda_device dev;
+    const int32_t n = bitnet_cuda_device_count();
+    CHECK(n >= 0);
+    CHECK_EQ(bitnet_cuda_device_info(0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_last_error(), "out is NULL") != NULL);
+    CHECK_EQ(bitnet_cuda_device_info(-1, &dev), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(bitnet_cuda_device_info(n, &dev), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_last_error(), "out of range") != NULL);
+    if (n > 0) {
+      CHECK_EQ(bitnet_cuda_device_info(0, &dev), BITNET_OK);
+      CHECK(strlen(dev.name) > 0 && dev.total_bytes > 0 && dev.compute_major > 0);
+    }
+  }
   CHECK(strcmp(bitnet_status_name(BITNET_ERR_CONTEXT_FULL), "BITNET_ERR_CONTEXT_FULL") == 0);
   CHECK(strcmp(bitnet_status_name(42), "unknown") == 0);
   printf("%s\n", bitnet_build_info());

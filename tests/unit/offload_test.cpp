@@ -93,10 +93,39 @@ TEST(GpuLayersEnvRules, ExplicitBeatsEnvironmentBeatsZero) {
   }
 }
 
-TEST(OffloadPlan, EveryRowWithoutAGpu) {
-  // No CUDA in the build (this build): everything on the CPU, said once.
-  const GpuInventory none = gpu_inventory();
-  EXPECT_FALSE(none.backend_built);
+// A machine as plan_offload sees it.
+GpuInventory machine(bool built, bool runs_layers, int n_devices, int64_t free_bytes,
+                     std::string unavailable = "") {
+  GpuInventory g;
+  g.backend_built = built;
+  g.runs_layers = runs_layers;
+  g.n_devices = n_devices;
+  g.unavailable = std::move(unavailable);
+  g.device_name = n_devices > 0 ? "cuda:0" : "";
+  g.free_bytes = free_bytes;
+  return g;
+}
+
+TEST(OffloadPlan, ThisBuildAndMachine) {
+  const GpuInventory here = gpu_inventory();
+#if BITNET_HAVE_CUDA
+  EXPECT_TRUE(here.backend_built);
+  if (here.n_devices == 0) {
+    EXPECT_FALSE(here.unavailable.empty());  // the runtime's reason
+  }
+#else
+  EXPECT_FALSE(here.backend_built);
+  EXPECT_EQ(here.n_devices, 0);
+#endif
+  EXPECT_FALSE(here.runs_layers);  // the CUDA layer loop is not written yet
+  const auto plan = plan_offload(-1, 30, 1 << 20, here);
+  EXPECT_EQ(plan.gpu_layers, 0);
+  EXPECT_NE(plan.fallback.find("all 30 layers run on the CPU"), std::string::npos) << plan.fallback;
+}
+
+TEST(OffloadPlan, EveryRowOfTheCompatibilityMatrix) {
+  // No CUDA in the build: everything on the CPU, said once.
+  const GpuInventory none = machine(false, false, 0, 0);
   auto plan = plan_offload(-1, 30, 1 << 20, none);
   EXPECT_EQ(plan.gpu_layers, 0);
   EXPECT_EQ(plan.describe(), "CPU only");
@@ -106,16 +135,24 @@ TEST(OffloadPlan, EveryRowWithoutAGpu) {
   EXPECT_TRUE(plan_offload(0, 30, 1 << 20, none).fallback.empty());
   EXPECT_TRUE(plan_offload(-5, 30, 1 << 20, none).fallback.empty());
 
-  // Built with CUDA, no device (or a driver/runtime mismatch: the runtime reports none).
-  GpuInventory no_device{true, 0, "", 0};
-  plan = plan_offload(4, 30, 1 << 20, no_device);
+  // Built with CUDA, no device or a driver/runtime mismatch: the runtime's reason is passed on.
+  plan = plan_offload(4, 30, 1 << 20,
+                      machine(true, true, 0, 0, "cudaErrorInsufficientDriver: CUDA driver version "
+                                                "is insufficient for CUDA runtime version"));
   EXPECT_EQ(plan.gpu_layers, 0);
-  EXPECT_NE(plan.fallback.find("no CUDA device"), std::string::npos) << plan.fallback;
+  EXPECT_NE(plan.fallback.find("no CUDA device is available (cudaErrorInsufficientDriver"),
+            std::string::npos)
+      << plan.fallback;
+
+  // A device, but a backend that cannot run layers yet: on the CPU, and the device is named.
+  const int64_t mib = 1 << 20;
+  plan = plan_offload(-1, 30, 100 * mib, machine(true, false, 1, 100000 * mib));
+  EXPECT_EQ(plan.gpu_layers, 0);
+  EXPECT_NE(plan.fallback.find("no layer loop yet (found cuda:0)"), std::string::npos)
+      << plan.fallback;
 
   // A device with room for 10 layers of 100 MiB: 10 on the GPU, 20 on the CPU.
-  const int64_t mib = 1 << 20;
-  GpuInventory small{true, 1, "cuda:0", 1000 * mib + 5};
-  plan = plan_offload(-1, 30, 100 * mib, small);
+  plan = plan_offload(-1, 30, 100 * mib, machine(true, true, 1, 1000 * mib + 5));
   EXPECT_EQ(plan.gpu_layers, 10);
   EXPECT_EQ(plan.device, "cuda:0");
   EXPECT_EQ(plan.describe(), "10/30 layers on cuda:0");
@@ -123,7 +160,7 @@ TEST(OffloadPlan, EveryRowWithoutAGpu) {
       << plan.fallback;
 
   // Enough memory: as asked; above the layer count means all layers.
-  GpuInventory big{true, 1, "cuda:0", 100000 * mib};
+  const GpuInventory big = machine(true, true, 1, 100000 * mib);
   plan = plan_offload(12, 30, 100 * mib, big);
   EXPECT_EQ(plan.gpu_layers, 12);
   EXPECT_TRUE(plan.fallback.empty());
@@ -131,7 +168,7 @@ TEST(OffloadPlan, EveryRowWithoutAGpu) {
   EXPECT_EQ(plan.gpu_layers, 30);
   EXPECT_TRUE(plan.fallback.empty());
   // A device too small for one layer: none there, and no device named.
-  plan = plan_offload(-1, 30, 100 * mib, GpuInventory{true, 1, "cuda:0", 50 * mib});
+  plan = plan_offload(-1, 30, 100 * mib, machine(true, true, 1, 50 * mib));
   EXPECT_EQ(plan.gpu_layers, 0);
   EXPECT_EQ(plan.device, "");
   EXPECT_FALSE(plan.fallback.empty());
@@ -174,13 +211,24 @@ std::string cli_output(const std::string& env, const std::string& args, int* sta
   return out;
 }
 
+// Why this build runs every layer on the CPU: no backend, or (with one) no device on this machine
+// or no layer loop yet.
+#if BITNET_HAVE_CUDA
+const char* const kWhyNotOnTheGpu = "layers run on the CPU";
+const char* const kInspectGpuLine = "GPU:           cuda backend";
+#else
+const char* const kWhyNotOnTheGpu = "this build has no CUDA backend";
+const char* const kInspectGpuLine = "GPU:           none (this build has no CUDA backend";
+#endif
+
 TEST(OffloadCli, EveryFrontEndRunsOnTheCpuAndSaysSoOnce) {
   const std::string model = test::fixture("tiny-bitnet-tq2_0.gguf");
   const std::string clean = "env -u BITNET_GPU_LAYERS";
   int status = -1;
   std::string out = cli_output(clean, "run -m " + model + " -p hi -n 2 --temp 0 -ngl 99", &status);
   EXPECT_EQ(status, 0) << out;
-  EXPECT_EQ(count(out, "n_gpu_layers = 99, but this build has no CUDA backend"), 1) << out;
+  EXPECT_EQ(count(out, "n_gpu_layers = 99, but "), 1) << out;
+  EXPECT_EQ(count(out, kWhyNotOnTheGpu), 1) << out;
 
   out = cli_output(
       clean, "eval -m " + model + " --tokens 1,2 --last -o /dev/null --n-gpu-layers -1", &status);
@@ -212,8 +260,7 @@ TEST(OffloadCli, EveryFrontEndRunsOnTheCpuAndSaysSoOnce) {
 
   out = cli_output(clean, "inspect " + model, &status);
   EXPECT_EQ(status, 0) << out;
-  EXPECT_NE(out.find("GPU:           none (this build has no CUDA backend"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find(kInspectGpuLine), std::string::npos) << out;
 }
 
 }  // namespace
