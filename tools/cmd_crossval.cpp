@@ -93,11 +93,11 @@ int run(const CrossvalFlags& f, const std::vector<std::string>& extras) {
   if (!f.prompt.empty() && !f.prompt_file.empty()) {
     throw UsageError{"--prompt and --prompt-file are exclusive"};
   }
-  const bool golden = f.side_b.rfind("golden:", 0) == 0;
-  const bool library = f.side_b.rfind("lib:", 0) == 0;
-  if (!golden && !library && f.side_b != "reference") {
-    throw UsageError{"--b: expected reference, golden:FILE.json or lib:PATH.so, got '" + f.side_b +
-                     "'"};
+  bool golden = false;
+  try {
+    golden = crossval::parse_side_b(f.side_b).kind == crossval::SideB::Kind::golden;
+  } catch (const Error& e) {
+    throw UsageError{std::string("--b: ") + e.what()};
   }
   const int max_tokens = static_cast<int>(parse_int("--max-tokens", f.max_tokens, 0));
   const double cos_tol = parse_tolerance(f.cos_tol);
@@ -174,7 +174,8 @@ void register_crossval(CLI::App& app) {
   cmd->add_flag("--no-bos", flags->no_bos, "do not prepend BOS");
   cmd->add_option("--a", flags->side_a, "side A: native (default)");
   cmd->add_option("--b", flags->side_b,
-                  "side B: reference (default), golden:FILE.json or lib:PATH.so");
+                  "side B: reference (default), golden:FILE.json, lib:PATH.so, or native:ngl=N "
+                  "(our engine with N layers on the GPU: GPU/CPU parity)");
   cmd->add_option("--n-gpu-layers,--gpu-layers", flags->gpu_layers,
                   "-ngl: layers of side A (and of a lib: side B) on the GPU: -1 = all (default: "
                   "BITNET_GPU_LAYERS, else 0; without a GPU they run on the CPU)");

@@ -12,15 +12,15 @@ PathLike = Union[str, os.PathLike]
 
 def _side_b(b: Union[str, PathLike]) -> str:
     spec = os.fspath(b)
-    if spec == "reference" or spec.startswith(("golden:", "lib:")):
+    if spec == "reference" or spec.startswith(("golden:", "lib:", "native:")):
         return spec
     if spec.endswith(".json"):
         return "golden:" + spec
     if spec.endswith(".so") or ".so." in os.path.basename(spec):
         return "lib:" + spec
     raise _core.ConfigError(
-        f"crossval.per_token: side b must be 'reference', 'golden:FILE.json', 'lib:PATH.so' "
-        f"or such a path, got {spec!r}")
+        f"crossval.per_token: side b must be 'reference', 'golden:FILE.json', 'lib:PATH.so', "
+        f"'native:ngl=N' or such a path, got {spec!r}")
 
 
 def per_token(a: Union[PathLike, Any], b: Union[str, PathLike], prompt: str = "",
@@ -29,7 +29,8 @@ def per_token(a: Union[PathLike, Any], b: Union[str, PathLike], prompt: str = ""
               tokenizer: Optional[PathLike] = None) -> Dict[str, Any]:
     """Token parity, then per-position logits metrics of side A (our engine on model ``a``, a
     path or a ``bitnet.Model``) against side ``b`` (``"reference"``, ``"golden:FILE.json"``,
-    ``"lib:PATH.so"``, or a ``.json`` / ``.so`` path). Returns the report of
+    ``"lib:PATH.so"``, ``"native:ngl=N"`` (our engine with N layers on the GPU), or a ``.json`` /
+    ``.so`` path). Returns the report of
     ``bitnet crossval-per-token --format json`` as a dict (docs/schemas/); an empty prompt
     with a golden side B uses the golden's prompt. The report says whether the sides agree;
     nothing is raised for a divergence or a token mismatch."""

@@ -54,6 +54,7 @@ class Backend {
 };
 
 struct NativeOptions {
+  std::string name = "native";  // as reports name the side
   std::string model_path;
   std::string tokenizer_path;  // empty: the model's own tokenizer
   int32_t n_ctx = 4096;

@@ -1,5 +1,6 @@
 #include "crossval/compare.hpp"
 
+#include <charconv>
 #include <chrono>
 
 #include "bitnet/error.hpp"
@@ -30,18 +31,40 @@ auto timed_load(double& seconds, Fn&& fn) {
 
 }  // namespace
 
-Comparison compare(const CompareRequest& r) {
-  const bool golden = r.side_b.rfind("golden:", 0) == 0;
-  const bool library = r.side_b.rfind("lib:", 0) == 0;
-  if (!golden && !library && r.side_b != "reference") {
-    throw Error(
-        ErrorCategory::config,
-        "side B: expected reference, golden:FILE.json or lib:PATH.so, got '" + r.side_b + "'");
+SideB parse_side_b(const std::string& spec) {
+  SideB side;
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorCategory::config, "side B: expected reference, golden:FILE.json, lib:PATH.so "
+                                        "or native:ngl=N, got '" + spec + "'" + why);
+  };
+  if (spec == "reference") return side;
+  if (spec.starts_with("golden:") || spec.starts_with("lib:")) {
+    const bool golden = spec.starts_with("golden:");
+    side.kind = golden ? SideB::Kind::golden : SideB::Kind::library;
+    side.path = spec.substr(golden ? 7 : 4);
+    if (side.path.empty()) throw bad(" (no path)");
+    return side;
   }
+  if (spec.starts_with("native:ngl=")) {
+    const std::string digits = spec.substr(11);
+    int n = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || n < -1)
+      throw bad(" (N: a layer count, -1 = all)");
+    side.kind = SideB::Kind::native;
+    side.gpu_layers = n;
+    return side;
+  }
+  throw bad("");
+}
+
+Comparison compare(const CompareRequest& r) {
+  const SideB side_b = parse_side_b(r.side_b);
+  const bool golden = side_b.kind == SideB::Kind::golden;
   std::string prompt = r.prompt;
   if (prompt.empty()) {
     if (!golden) throw Error(ErrorCategory::config, "a prompt is required (except with golden:)");
-    prompt = golden_prompt(r.side_b.substr(7));
+    prompt = golden_prompt(side_b.path);
   }
   const std::string text = apply_template(r, prompt);
 
@@ -64,9 +87,22 @@ Comparison compare(const CompareRequest& r) {
   native.trace_dir = r.trace_dir;
   c.a = timed_load(s.load_a_s, [&] { return open_native(native); });
   c.b = timed_load(s.load_b_s, [&]() -> std::unique_ptr<Backend> {
-    if (golden) return open_golden(r.side_b.substr(7));
-    const std::string lib = library ? r.side_b.substr(4) : find_reference_library();
-    return open_library(lib, r.model, native.n_ctx, r.gpu_layers, r.threads);
+    switch (side_b.kind) {
+      case SideB::Kind::golden:
+        return open_golden(side_b.path);
+      case SideB::Kind::native: {
+        NativeOptions offloaded = native;
+        offloaded.name = r.side_b;
+        offloaded.n_gpu_layers = side_b.gpu_layers;
+        offloaded.trace_dir.clear();  // --trace records side A
+        return open_native(offloaded);
+      }
+      case SideB::Kind::library:
+        return open_library(side_b.path, r.model, native.n_ctx, r.gpu_layers, r.threads);
+      case SideB::Kind::reference:
+        break;
+    }
+    return open_library(find_reference_library(), r.model, native.n_ctx, r.gpu_layers, r.threads);
   });
   s.add_bos = r.add_bos.value_or(c.a->add_bos_default().value_or(true));
 

@@ -1,5 +1,5 @@
 // One crossval-per-token comparison from its settings to its result: side B chosen by spec
-// ("reference", "golden:FILE.json", "lib:PATH.so"), the prompt formatted by the chat template, both
+// ("reference", "golden:FILE.json", "lib:PATH.so", "native:ngl=N"), the prompt formatted by the chat template, both
 // sides opened (with load times) and compared. What `bitnet crossval-per-token` and the Python
 // package's bitnet.crossval.per_token run; they only format the outcome.
 #pragma once
@@ -13,6 +13,19 @@
 #include "crossval/report.hpp"
 
 namespace bitnet::crossval {
+
+// Side B as its spec names it:
+//  - reference: libbitnet_reference.so; lib:PATH.so: any library with the session ABI;
+//  - golden:FILE.json: recorded reference logits;
+//  - native:ngl=N: our engine again, with N layers offloaded (-1 = all): GPU against CPU parity,
+//    side A running with -ngl (default 0, the CPU).
+struct SideB {
+  enum class Kind { reference, library, golden, native } kind = Kind::reference;
+  std::string path;    // library and golden
+  int gpu_layers = 0;  // native
+};
+// Throws Error(config) naming the accepted forms for anything else.
+SideB parse_side_b(const std::string& spec);
 
 struct CompareRequest {
   std::string model;      // side A (native) and, for live side B, its model too

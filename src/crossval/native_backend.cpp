@@ -30,7 +30,7 @@ int default_threads() {
 class NativeBackend final : public Backend {
  public:
   explicit NativeBackend(const NativeOptions& o)
-      : name_("native"),
+      : name_(o.name),
         model_(Model::load(o.model_path, load_options(o))),
         tokenizer_(o.tokenizer_path.empty() ? tokenizer::Tokenizer::from_gguf(model_->file())
                                             : tokenizer::Tokenizer::from_path(o.tokenizer_path)),

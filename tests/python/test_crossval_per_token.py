@@ -156,6 +156,9 @@ def test_different_prompt_is_a_token_mismatch():
     (("--model", "m.gguf", "--prompt", "x", "--add-bos", "--no-bos"), "exclusive"),
     (("--model", "m.gguf", "--prompt", "x", "--bogus"), "unexpected argument"),
     (("--model", "m.gguf", "--b", "lib:x.so"), "--prompt"),
+    (("--model", "m.gguf", "--prompt", "x", "--b", "native:ngl=-2"), "native:ngl=N"),
+    (("--model", "m.gguf", "--prompt", "x", "--b", "native:ngl=x"), "a layer count"),
+    (("--model", "m.gguf", "--prompt", "x", "--b", "lib:"), "no path"),
 ])
 def test_usage_errors_exit_3(args, message):
     r = crossval(*args)
@@ -224,6 +227,21 @@ def test_native_vs_libbitnet_through_the_abi(golden):
     r, report = crossval_json("--model", model_of(golden), "--prompt", prompt, "--b", f"lib:{LIB}")
     assert r.returncode == 0, r.stdout + r.stderr
     assert report["generated_tokens"] and not report["continuation_recorded"]
+
+
+@pytest.mark.parametrize("ngl", ["1", "2", "-1"])
+def test_native_offloaded_against_native_cpu(ngl):
+    # GPU/CPU parity tooling: side B is our engine with layers offloaded. Without a GPU (or, today,
+    # the CUDA layer loop) those layers run on the CPU, so the two sides agree exactly, and side B
+    # says on stderr why its layers stayed on the CPU.
+    prompt = json.loads(TQ2_GOLDEN.read_text())["prompt"]
+    r, report = crossval_json("--model", model_of(TQ2_GOLDEN), "--prompt", prompt,
+                              "--b", f"native:ngl={ngl}", "--max-tokens", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert report["side_b"]["name"] == f"native:ngl={ngl}", report["side_b"]
+    assert report["status"] == "ok" and report["first_divergent_position"] is None, report
+    assert all(p["max_abs_diff"] == 0.0 and p["argmax_agree"] for p in report["positions"])
+    assert f"n_gpu_layers = {ngl}, but" in r.stderr and "layers run on the CPU" in r.stderr
 
 
 def test_native_vs_reference():
