@@ -63,9 +63,7 @@ struct Device {
   static Device parse(std::string_view text);
   std::string name() const;  // "cpu", "cuda:0"
   // The same device (kind and index; the description is not compared).
-  bool operator==(const Device& other) const {
-    return kind == other.kind && index == other.index;
-  }
+  bool operator==(const Device& other) const { return kind == other.kind && index == other.index; }
 };
 
 // The devices this build and machine can use; the CPU is always first.

@@ -136,7 +136,6 @@ void prefault(const bitnet::Model& model, const std::function<void(float)>& prog
   }
 }
 
-
 }  // namespace
 
 Device Device::parse(std::string_view text) {

@@ -12,8 +12,8 @@
 #include <thread>
 #include <utility>
 
-#include "bitnet/bitnet.h"
 #include "backends/cuda/device_query.hpp"
+#include "bitnet/bitnet.h"
 #include "bitnet/error.hpp"
 #include "capi/c_boundary.hpp"
 #include "generate/sampler.hpp"
@@ -186,12 +186,13 @@ BITNET_API int32_t bitnet_cuda_device_count(void) {
 }
 
 BITNET_API bitnet_status bitnet_cuda_device_info(int32_t index, bitnet_cuda_device* out) {
-  if (out == nullptr) return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_cuda_device_info: out is NULL");
+  if (out == nullptr)
+    return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_cuda_device_info: out is NULL");
   const auto& devices = bitnet::cuda::probe_runtime().devices;
   if (index < 0 || static_cast<size_t>(index) >= devices.size()) {
-    return fail(BITNET_ERR_INVALID_ARGUMENT,
-                "bitnet_cuda_device_info: index " + std::to_string(index) + " is out of range (" +
-                    std::to_string(devices.size()) + " CUDA devices)");
+    return fail(BITNET_ERR_INVALID_ARGUMENT, "bitnet_cuda_device_info: index " +
+                                                 std::to_string(index) + " is out of range (" +
+                                                 std::to_string(devices.size()) + " CUDA devices)");
   }
   const auto& d = devices[static_cast<size_t>(index)];
   *out = {};

@@ -34,8 +34,10 @@ auto timed_load(double& seconds, Fn&& fn) {
 SideB parse_side_b(const std::string& spec) {
   SideB side;
   const auto bad = [&](const std::string& why) {
-    return Error(ErrorCategory::config, "side B: expected reference, golden:FILE.json, lib:PATH.so "
-                                        "or native:ngl=N, got '" + spec + "'" + why);
+    return Error(ErrorCategory::config,
+                 "side B: expected reference, golden:FILE.json, lib:PATH.so "
+                 "or native:ngl=N, got '" +
+                     spec + "'" + why);
   };
   if (spec == "reference") return side;
   if (spec.starts_with("golden:") || spec.starts_with("lib:")) {

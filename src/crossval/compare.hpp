@@ -1,7 +1,7 @@
 // One crossval-per-token comparison from its settings to its result: side B chosen by spec
-// ("reference", "golden:FILE.json", "lib:PATH.so", "native:ngl=N"), the prompt formatted by the chat template, both
-// sides opened (with load times) and compared. What `bitnet crossval-per-token` and the Python
-// package's bitnet.crossval.per_token run; they only format the outcome.
+// ("reference", "golden:FILE.json", "lib:PATH.so", "native:ngl=N"), the prompt formatted by the
+// chat template, both sides opened (with load times) and compared. What `bitnet crossval-per-token`
+// and the Python package's bitnet.crossval.per_token run; they only format the outcome.
 #pragma once
 
 #include <memory>

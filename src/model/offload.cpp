@@ -1,11 +1,11 @@
 #include "model/offload.hpp"
 
-#include "backends/cuda/device_query.hpp"
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+
+#include "backends/cuda/device_query.hpp"
 
 namespace bitnet {
 
@@ -77,8 +77,10 @@ OffloadPlan plan_offload(int requested, int n_layer, int64_t bytes_per_layer,
     return plan;
   }
   if (!gpus.runs_layers) {
-    plan.fallback = asked + ", but this build's CUDA backend has kernels and no layer loop yet "
-                            "(found " + gpus.device_name + "): " + on_cpu;
+    plan.fallback = asked +
+                    ", but this build's CUDA backend has kernels and no layer loop yet "
+                    "(found " +
+                    gpus.device_name + "): " + on_cpu;
     return plan;
   }
   int fits = wanted;

@@ -54,7 +54,8 @@ TEST_P(CudaKernels, BitLinearMatchesTheOracleBitForBit) {
       ASSERT_EQ(got.sums, want_sums);
       ASSERT_EQ(got.scale.size(), want_acts.scale.size());
       for (size_t i = 0; i < got.scale.size(); ++i)
-        ASSERT_EQ(std::bit_cast<uint32_t>(got.scale[i]), std::bit_cast<uint32_t>(want_acts.scale[i]));
+        ASSERT_EQ(std::bit_cast<uint32_t>(got.scale[i]),
+                  std::bit_cast<uint32_t>(want_acts.scale[i]));
       want_acts.order = order;
       std::vector<float> want(static_cast<size_t>(tokens * n));
       kernels::ternary_matmul_ref(m.w, want_acts, want.data(), 0, n);

@@ -28,7 +28,7 @@ class CudaLayoutTest : public testing::TestWithParam<Case> {};
 TEST(CudaLaneDot, Dot4AndCodeExpansion) {
   // Signed bytes: (-1)*(-128) + 2*127 + 0 + 3*(-1) = 128 + 254 - 3.
   const int32_t a = static_cast<int32_t>(0x030002ffu);  // bytes -1, 2, 0, 3
-  const int32_t b = static_cast<int32_t>(0xff007f80u);          // bytes -128, 127, 0, -1
+  const int32_t b = static_cast<int32_t>(0xff007f80u);  // bytes -128, 127, 0, -1
   EXPECT_EQ(cuda::dot4(a, b, 5), 5 + 128 + 254 - 3);
   EXPECT_EQ(cuda::expand_codes(0b11100100u), 0x03020100);
 }
@@ -41,7 +41,8 @@ TEST_P(CudaLayoutTest, RepackedMatmulIsBitIdenticalToTheOracle) {
   const TernaryDeviceLayout layout = cuda::repack_for_device(m.w, "blk.0.attn_q.weight");
   EXPECT_EQ(layout.blocks_per_row, 3);
   EXPECT_EQ(layout.codes.size(), static_cast<size_t>(n * k / 4));
-  EXPECT_EQ(layout.block_scales.size(), c.type == TensorType::I2_S ? 0u : static_cast<size_t>(n * 3));
+  EXPECT_EQ(layout.block_scales.size(),
+            c.type == TensorType::I2_S ? 0u : static_cast<size_t>(n * 3));
 
   const auto x = test::random_activations(tokens, k, rng);
   kernels::QuantizedActs acts;
@@ -77,16 +78,14 @@ TEST_P(CudaLayoutTest, RepackedMatmulIsBitIdenticalToTheOracle) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, CudaLayoutTest,
-                         testing::Values(Case{TensorType::I2_S, false}, Case{TensorType::I2_S, true},
-                                         Case{TensorType::TQ2_0, false},
-                                         Case{TensorType::TQ2_0, true},
-                                         Case{TensorType::TQ1_0, false},
-                                         Case{TensorType::TQ1_0, true}),
-                         [](const testing::TestParamInfo<Case>& param) {
-                           return std::string(to_string(param.param.type)) +
-                                  (param.param.scrambled ? "_scrambled" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Types, CudaLayoutTest,
+    testing::Values(Case{TensorType::I2_S, false}, Case{TensorType::I2_S, true},
+                    Case{TensorType::TQ2_0, false}, Case{TensorType::TQ2_0, true},
+                    Case{TensorType::TQ1_0, false}, Case{TensorType::TQ1_0, true}),
+    [](const testing::TestParamInfo<Case>& param) {
+      return std::string(to_string(param.param.type)) + (param.param.scrambled ? "_scrambled" : "");
+    });
 
 TEST(CudaLayout, RowsThatAreNotWholeBlocksAreRefusedByName) {
   std::mt19937 rng(7);

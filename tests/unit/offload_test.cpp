@@ -137,8 +137,9 @@ TEST(OffloadPlan, EveryRowOfTheCompatibilityMatrix) {
 
   // Built with CUDA, no device or a driver/runtime mismatch: the runtime's reason is passed on.
   plan = plan_offload(4, 30, 1 << 20,
-                      machine(true, true, 0, 0, "cudaErrorInsufficientDriver: CUDA driver version "
-                                                "is insufficient for CUDA runtime version"));
+                      machine(true, true, 0, 0,
+                              "cudaErrorInsufficientDriver: CUDA driver version "
+                              "is insufficient for CUDA runtime version"));
   EXPECT_EQ(plan.gpu_layers, 0);
   EXPECT_NE(plan.fallback.find("no CUDA device is available (cudaErrorInsufficientDriver"),
             std::string::npos)

@@ -8,8 +8,8 @@
 // thread per lane. ternary_layout.hpp stores each lane's codes as 8 contiguous bytes.
 #pragma once
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #if defined(__CUDACC__)
@@ -20,10 +20,10 @@
 
 namespace bitnet::cuda {
 
-constexpr int kBlock = 256;       // weights per block (QK_K)
-constexpr int kLanes = 8;         // ggml's lanes per block
-constexpr int kLaneBytes = 8;     // code bytes per lane: 32 weights, 2 bits each
-constexpr int kBlockBytes = 64;   // kLanes * kLaneBytes
+constexpr int kBlock = 256;      // weights per block (QK_K)
+constexpr int kLanes = 8;        // ggml's lanes per block
+constexpr int kLaneBytes = 8;    // code bytes per lane: 32 weights, 2 bits each
+constexpr int kBlockBytes = 64;  // kLanes * kLaneBytes
 
 // Signed 4 x int8 dot product plus c: __dp4a on the device, the same sum on the host.
 BITNET_HD int32_t dot4(int32_t a, int32_t b, int32_t c) {
@@ -76,7 +76,8 @@ BITNET_HD int32_t block_dot(const uint8_t* block_codes, const int8_t* q) {
 
 // ggml's hsum_float_8 over the eight lane accumulators.
 BITNET_HD float reduce_lanes(const float* acc) {
-  const float r0 = acc[4] + acc[0], r1 = acc[5] + acc[1], r2 = acc[6] + acc[2], r3 = acc[7] + acc[3];
+  const float r0 = acc[4] + acc[0], r1 = acc[5] + acc[1], r2 = acc[6] + acc[2],
+              r3 = acc[7] + acc[3];
   return (r0 + r2) + (r1 + r3);
 }
 
@@ -88,7 +89,8 @@ BITNET_HD float tq_row_dot_reference(const uint8_t* row_codes, const float* row_
   for (int b = 0; b < blocks; ++b) {
     const float d = act_scales[b] * row_scales[b];
     for (int p = 0; p < kLanes; ++p) {
-      const int32_t lane = block_lane_sum(row_codes + b * kBlockBytes + p * kLaneBytes, q + b * kBlock, p);
+      const int32_t lane =
+          block_lane_sum(row_codes + b * kBlockBytes + p * kLaneBytes, q + b * kBlock, p);
       acc[p] = fmaf(static_cast<float>(lane), d, acc[p]);
     }
   }

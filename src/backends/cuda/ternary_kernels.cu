@@ -219,14 +219,16 @@ DeviceTernaryMatrix::DeviceTernaryMatrix(const TernaryDeviceLayout& layout)
 void quantize_acts(kernels::ActQuant rule, const float* x, int64_t n_tokens, int64_t k,
                    DeviceActs& out, cudaStream_t stream) {
   if (rule == kernels::ActQuant::Q8K && k % kBlock != 0) {
-    throw Error(ErrorCategory::model, "Q8_K activations need a row length that is a multiple of "
-                                      "256, got " + std::to_string(k));
+    throw Error(ErrorCategory::model,
+                "Q8_K activations need a row length that is a multiple of "
+                "256, got " +
+                    std::to_string(k));
   }
   out.rule = rule;
   out.k = k;
   out.n_tokens = n_tokens;
-  const auto scales = static_cast<size_t>(rule == kernels::ActQuant::Q8K ? n_tokens * (k / kBlock)
-                                                                           : n_tokens);
+  const auto scales =
+      static_cast<size_t>(rule == kernels::ActQuant::Q8K ? n_tokens * (k / kBlock) : n_tokens);
   ensure(out.q, static_cast<size_t>(n_tokens * k));
   ensure(out.scale, scales * sizeof(float));
   ensure(out.sum, scales * sizeof(int32_t));

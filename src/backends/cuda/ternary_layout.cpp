@@ -27,9 +27,9 @@ void pack_block(const int8_t* values, uint8_t* out) {
 
 TernaryDeviceLayout repack_for_device(const kernels::TernaryWeights& w, const char* tensor) {
   if (w.k % kBlock != 0) {
-    throw Error(ErrorCategory::model, std::string("tensor ") + tensor + ": " +
-                                          std::to_string(w.k) +
-                                          " inputs per row, the CUDA kernels need a multiple of 256");
+    throw Error(ErrorCategory::model,
+                std::string("tensor ") + tensor + ": " + std::to_string(w.k) +
+                    " inputs per row, the CUDA kernels need a multiple of 256");
   }
   TernaryDeviceLayout out;
   out.type = w.type;
@@ -70,7 +70,8 @@ void matmul_on_host(const TernaryDeviceLayout& w, const kernels::QuantizedActs& 
       float out = 0.0f;
       if (w.type == TensorType::I2_S) {
         int32_t dot = 0;
-        for (int b = 0; b < blocks; ++b) dot += block_dot(w.row_codes(r) + b * kBlockBytes, q + b * kBlock);
+        for (int b = 0; b < blocks; ++b)
+          dot += block_dot(w.row_codes(r) + b * kBlockBytes, q + b * kBlock);
         out = i2s_output(dot, a.qsum[t], a.scale[t], w.tensor_scale);
       } else {
         const float* act_scales = a.scale.data() + t * blocks;
