@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/cuda/device_query.hpp"
 #include "bitnet/error.hpp"
 #include "commands.hpp"
 #include "gpu_layers_option.hpp"
@@ -258,6 +259,13 @@ void print_table(const ModelFacts& m, const std::vector<TestResult>& tests) {
               std::string(kernels::to_string(kernels::selected_isa())).c_str());
 }
 
+// The CUDA devices the runtime reports, comma-separated ("" without the backend or a device).
+std::string gpu_names() {
+  std::string names;
+  for (const auto& d : cuda::probe_runtime().devices) names += (names.empty() ? "" : ", ") + d.name;
+  return names;
+}
+
 // Every key llama-bench -o json writes (tools/llama-bench; compare-llama-bench.py requires them),
 // valued for our run, or llama-bench's default where the notion does not exist here; then ours.
 void print_json(const ModelFacts& m, int poll, const char* numerics, const KvCacheTypes& kv,
@@ -269,8 +277,8 @@ void print_json(const ModelFacts& m, int poll, const char* numerics, const KvCac
     j["build_commit"] = "bitnet-cxx";
     j["build_number"] = 0;
     j["cpu_info"] = cpu_model_name();
-    j["gpu_info"] = "";
-    j["backends"] = "CPU";
+    j["gpu_info"] = gpu_names();  // as llama-bench: the GPUs found, whether or not layers ran there
+    j["backends"] = m.offload.gpu_layers > 0 ? "CUDA,CPU" : "CPU";
     j["model_filename"] = m.filename;
     j["model_type"] = m.type;
     j["model_size"] = m.size;
