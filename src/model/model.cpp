@@ -30,8 +30,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   int64_t tensor_bytes = 0;
   for (const auto& t : model->file_.tensors()) tensor_bytes += t.nbytes;
   const int n_layer = static_cast<int>(model->config_.n_layer);
+  // Asking the CUDA runtime creates a device context: only when layers are to be offloaded.
+  const GpuInventory gpus = options.n_gpu_layers != 0 ? gpu_inventory() : GpuInventory{};
   model->offload_ = plan_offload(options.n_gpu_layers, n_layer,
-                                 n_layer > 0 ? tensor_bytes / n_layer : 0, gpu_inventory());
+                                 n_layer > 0 ? tensor_bytes / n_layer : 0, gpus);
   if (!model->offload_.fallback.empty())
     std::fprintf(stderr, "%s\n", model->offload_.fallback.c_str());
   if (const char* spec = std::getenv("BITNET_TEST_PERTURB"); spec && *spec) {
