@@ -102,7 +102,7 @@ std::vector<MatmulCase> matmul_cases() {
                                         ? std::vector<int64_t>{128, 384, 1280, 2560, 7168}
                                         : std::vector<int64_t>{256, 768, 2560, 7168};
     for (int64_t k : ks) {
-      for (int64_t tokens : {1, 2, 4, 7, 17}) cases.push_back({type, rows(rng), k, tokens});
+      for (int64_t tokens : {1, 2, 4, 7, 9, 16, 17}) cases.push_back({type, rows(rng), k, tokens});
     }
     cases.push_back({type, 16, 256 * 3, 1});
     cases.push_back({type, 64, 256 * 2, 65});  // more tokens than one panel
