@@ -14,12 +14,15 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "backends/cuda/device_query.hpp"
+#include "bench_bound.hpp"
 #include "bitnet/error.hpp"
 #include "commands.hpp"
 #include "gpu_layers_option.hpp"
@@ -70,7 +73,8 @@ struct TestResult {
   int n_batch = 0;
   int threads = 0;
   std::vector<double> samples_ns;
-  std::string time;  // ISO 8601, when the test started
+  std::string time;                  // ISO 8601, when the test started
+  std::optional<DecodeBound> bound;  // tg tests: what memory bandwidth allows
 };
 
 ModelFacts model_facts(const Model& model, const std::string& path) {
@@ -254,6 +258,19 @@ void print_table(const ModelFacts& m, const std::vector<TestResult>& tests) {
     std::printf("| %-40s | %10s | %10s | %-12s | %7d | %7d | %15s | %21s |\n", m.type.c_str(), size,
                 params, backend.c_str(), t.threads, t.n_batch, t.name.c_str(), speed);
   }
+  bool first_bound = true;
+  for (const auto& t : tests) {
+    if (!t.bound) continue;
+    if (std::exchange(first_bound, false)) std::printf("\n");
+    const DecodeBound& b = *t.bound;
+    const double bound = b.tokens_per_second();
+    std::printf(
+        "bound %s: %.2f t/s = %.1f GB/s read by %d thread%s / %.3f GB per token (weights "
+        "%.3f + KV %.3f); measured %.2f t/s, %.0f%% of it\n",
+        t.name.c_str(), bound, b.read_gbs, t.threads, t.threads == 1 ? "" : "s",
+        (b.weight_bytes + b.kv_bytes) / 1e9, b.weight_bytes / 1e9, b.kv_bytes / 1e9,
+        mean(tokens_per_second(t)), 100.0 * mean(tokens_per_second(t)) / bound);
+  }
   const std::string features = kernels::cpu_features_string();
   std::printf("\nCPU features: %s; kernels: %s\n", features.empty() ? "none" : features.c_str(),
               std::string(kernels::to_string(kernels::selected_isa())).c_str());
@@ -326,6 +343,12 @@ void print_json(const ModelFacts& m, int poll, const char* numerics, const KvCac
     j["numerics"] = numerics;
     j["head_type"] = m.head_type;
     j["gpu_layers_offloaded"] = m.offload.gpu_layers;  // what runs on the GPU (0: none)
+    if (t.bound) {  // tg tests: the memory-bandwidth bound (tools/bench_bound.hpp)
+      j["bytes_per_token"] = t.bound->weight_bytes + t.bound->kv_bytes;
+      j["kv_bytes_per_token"] = t.bound->kv_bytes;
+      j["mem_read_gbs"] = t.bound->read_gbs;
+      j["bound_ts"] = t.bound->tokens_per_second();
+    }
     all.push_back(j);
   }
   std::printf("%s\n", all.dump(2).c_str());
@@ -407,13 +430,18 @@ void run_bench(const BenchOptions& o) {
     copt.type_v = parse_kv_type(o.cache_types.v);
     Context ctx(model, copt);
     TokenSource src(ctx.n_vocab(), bos_id(*model));
+    std::optional<double> read_gbs;  // measured once per thread count, before the first tg test
     // llama-bench's order: per parameter set, the pp tests, then the tg tests.
     for (const int n_batch : batches) {
       for (const int depth : depths) {
         for (const int p : n_prompts)
           if (p > 0) tests.push_back(run_test(ctx, src, p, 0, depth, n_batch, o.repetitions));
-        for (const int n : n_gens)
-          if (n > 0) tests.push_back(run_test(ctx, src, 0, n, depth, n_batch, o.repetitions));
+        for (const int n : n_gens) {
+          if (n <= 0) continue;
+          if (!read_gbs) read_gbs = measure_read_bandwidth(threads);
+          tests.push_back(run_test(ctx, src, 0, n, depth, n_batch, o.repetitions));
+          tests.back().bound = decode_bound(*model, copt.type_k, copt.type_v, depth, n, *read_gbs);
+        }
       }
     }
   }

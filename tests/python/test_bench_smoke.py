@@ -72,6 +72,38 @@ def test_bench_table(model):
     assert "CPU features:" in r.stdout
 
 
+def test_bench_tg_reports_its_bandwidth_bound(model):
+    """A tg test's bound: the file's tensor bytes (less the token embedding when the head is its own
+    tensor) plus the K and V bytes of the positions attended, averaged over the test, over the
+    measured read bandwidth."""
+    r = bench("-m", model, "-p", 0, "-n", 2, "-d", 3, "-t", 1, "-r", 1, "--json", "-ctk", "q8_0")
+    assert r.returncode == 0, r.stderr
+    (t,) = json.loads(r.stdout)
+    # The tensor list from `bitnet inspect` (gguf's reader does not know I2_S).
+    info = json.loads(subprocess.run([BIN, "inspect", str(model), "--json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    tensors = {x["name"]: x["bytes"] for x in info["tensors"]}
+    weights = sum(tensors.values())
+    if "output.weight" in tensors:
+        weights -= tensors["token_embd.weight"]
+    arch = info["architecture"]
+    meta = {k: info["metadata"][f"{arch}.{k}"]["value"]
+            for k in ("block_count", "embedding_length", "attention.head_count", "attention.head_count_kv")}
+    n_embd_kv = meta["embedding_length"] // meta["attention.head_count"] * meta["attention.head_count_kv"]
+    per_position = meta["block_count"] * n_embd_kv * (34 / 32 + 2)  # q8_0 K, f16 V
+    kv = per_position * (3 + (2 + 1) / 2)  # positions 3 and 4 attend to 4 and 5 positions
+    assert t["kv_bytes_per_token"] == pytest.approx(kv)
+    assert t["bytes_per_token"] == pytest.approx(weights + kv)
+    assert t["mem_read_gbs"] > 0
+    assert t["bound_ts"] == pytest.approx(t["mem_read_gbs"] * 1e9 / t["bytes_per_token"])
+
+    r = bench("-m", model, "-p", 4, "-n", 2, "-t", 1, "-r", 1)
+    assert r.returncode == 0, r.stderr
+    bound_lines = [line for line in r.stdout.splitlines() if line.startswith("bound ")]
+    assert len(bound_lines) == 1 and bound_lines[0].startswith("bound tg2: "), r.stdout
+    assert "GB/s read by 1 thread / " in bound_lines[0] and "% of it" in bound_lines[0]
+
+
 def test_bench_skips_a_test_with_zero(model):
     r = bench("-m", model, "-p", 0, "-n", 1, "-t", 1, "-r", 1, "--json")
     assert r.returncode == 0, r.stderr
