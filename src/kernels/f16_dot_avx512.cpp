@@ -27,6 +27,57 @@ inline float reduce16(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(e, _mm_movehdup_ps(e)));
 }
 
+// reduce16 of 16 rows at once: v[i] holds the lanes of row 4 * (i % 4) + i / 4, and lane r of
+// the result is row r's reduce16, made of the same additions (halves at distance 8, 4, 2, 1, each
+// a + b of the same two values).
+inline __m512 reduce16_rows(const __m512* v) {
+  __m512 h[8];  // h[p]: rows of v[2p] (low 256 bits) and v[2p + 1], each lane i + lane i + 8
+  for (int p = 0; p < 8; ++p) {
+    h[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+  }
+  __m512 g[4];  // g[q]: 4 rows (128-bit lanes), each h_i + h_{i+4}
+  for (int q = 0; q < 4; ++q) {
+    g[q] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * q], h[2 * q + 1], 0x88),
+                         _mm512_shuffle_f32x4(h[2 * q], h[2 * q + 1], 0xDD));
+  }
+  __m512 e[2];  // e[s]: per 128-bit lane 2 rows x {g0 + g2, g1 + g3}
+  for (int s = 0; s < 2; ++s) {
+    e[s] = _mm512_add_ps(_mm512_shuffle_ps(g[2 * s], g[2 * s + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(g[2 * s], g[2 * s + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(e[0], e[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(e[0], e[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// The 16 lanes dot_f16_vecdot_avx512 reduces (its 64-value steps; the tail is not included).
+inline __m512 vecdot_lanes(const uint16_t* w, const float* x, int64_t np) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                   _mm512_setzero_ps()};
+  for (int64_t i = 0; i < np; i += 64) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      acc[j] = _mm512_fmadd_ps(load_f16(w + i + 16 * j), _mm512_loadu_ps(x + i + 16 * j), acc[j]);
+    }
+  }
+  return _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
+}
+
+// The 16 lanes dot_f16_lanes16_avx512 reduces.
+inline __m512 lanes16_lanes(const uint16_t* w, const float* x, int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  const int64_t full = n & ~int64_t{15};
+  for (int64_t c = 0; c < full; c += 16) {
+    acc = _mm512_fmadd_ps(load_f16(w + c), _mm512_loadu_ps(x + c), acc);
+  }
+  if (full < n) {
+    const auto m = static_cast<__mmask16>((1u << (n - full)) - 1);
+    const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + full));
+    acc = _mm512_mask3_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + full), acc, m);
+  }
+  return acc;
+}
+
 }  // namespace
 
 float dot_f16_vecdot_avx512(const uint16_t* w, const float* x, int64_t n) {
@@ -60,6 +111,37 @@ float dot_f16_lanes16_avx512(const uint16_t* w, const float* x, int64_t n) {
     acc = _mm512_mask3_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + full), acc, m);
   }
   return reduce16(acc);
+}
+
+void dot_f16_vecdot_rows_avx512(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                                int64_t n, float* out) {
+  const int64_t np = n & ~int64_t{63};
+  __m512 v[16];
+  for (int i = 0; i < 16; ++i) {
+    const int row = 4 * (i % 4) + i / 4;
+    v[i] = row < n_rows ? vecdot_lanes(w + row * w_stride, x, np) : _mm512_setzero_ps();
+  }
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce16_rows(v));
+  for (int r = 0; r < n_rows; ++r) {
+    double sum = sums[r];
+    for (int64_t i = np; i < n; ++i) {
+      sum += static_cast<double>(_cvtsh_ss(w[r * w_stride + i]) * x[i]);
+    }
+    out[r] = static_cast<float>(sum);
+  }
+}
+
+void dot_f16_lanes16_rows_avx512(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                                 int64_t n, float* out) {
+  __m512 v[16];
+  for (int i = 0; i < 16; ++i) {
+    const int row = 4 * (i % 4) + i / 4;
+    v[i] = row < n_rows ? lanes16_lanes(w + row * w_stride, x, n) : _mm512_setzero_ps();
+  }
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce16_rows(v));
+  for (int r = 0; r < n_rows; ++r) out[r] = sums[r];
 }
 
 }  // namespace bitnet::kernels

@@ -80,12 +80,29 @@ float dot_f16_lanes16_avx2(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_vecdot_neon(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_lanes16_neon(const uint16_t* w, const float* x, int64_t n);
 
+// Up to 16 of those dots with one x: out[i] = dot_f16_<order>(w + i * w_stride, x, n) bit for bit,
+// for i < n_rows (attention's scores over 16 K rows, its P.V over 16 V dimensions). The AVX-512
+// versions reduce the 16 rows' lanes in one transposing add tree that makes reduce_add16's
+// additions, instead of one horizontal reduction per row; elsewhere they loop over the rows.
+void dot_f16_vecdot_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x, int64_t n,
+                         float* out);
+void dot_f16_lanes16_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                          int64_t n, float* out);
+void dot_f16_vecdot_rows_avx512(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                                int64_t n, float* out);
+void dot_f16_lanes16_rows_avx512(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                                 int64_t n, float* out);
+
 // The SIMD versions written for an ISA (avx512, avx2; neon and dotprod share one), null members
 // for the others (scalar, the other architecture's): lets tests loop over built_isas(). lanes16
 // also serves lanes16_exact.
 struct F16DotKernels {
+  using RowsFn = void (*)(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                          int64_t n, float* out);
   float (*vecdot)(const uint16_t* w, const float* x, int64_t n) = nullptr;
   float (*lanes16)(const uint16_t* w, const float* x, int64_t n) = nullptr;
+  RowsFn vecdot_rows = nullptr;  // null: one vecdot per row
+  RowsFn lanes16_rows = nullptr;
 };
 F16DotKernels f16_dot_kernels(Isa isa);
 

@@ -31,6 +31,7 @@ class CpuAttention {
   static constexpr int64_t kKeyBlock = 256;   // positions per scoring job
   static constexpr int64_t kDimBlock = 16;    // V dimensions per P.V job
   static constexpr int64_t kDimBlockQ8 = 64;  // with a Q8_0 V: two blocks, a cache line
+  static constexpr int64_t kScoreRows = 16;   // K rows scored together (dot_f16_rows' limit)
 
   CpuAttention(const ModelConfig& config, const KvCache& kv, int n_threads);
 

@@ -1,5 +1,6 @@
 #include "model/numerics.hpp"
 
+#include "kernels/cpu_features.hpp"
 #include "kernels/ops_ref.hpp"
 
 namespace bitnet {
@@ -15,6 +16,24 @@ float dot_f16(DotOrder order, const uint16_t* w, const float* x, int64_t n, bool
       break;
   }
   return kernels::dot_f16_plain(w, x, n);
+}
+
+void dot_f16_rows(DotOrder order, const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
+                  int64_t n, bool x_f16_exact, float* out) {
+  switch (order) {
+    case DotOrder::VecDot:
+      return kernels::dot_f16_vecdot_rows(w, w_stride, n_rows, x, n, out);
+    case DotOrder::Lanes16:
+      // The SIMD lanes16 serves lanes16_exact (its fma is exact then); the scalar set's exact
+      // definition differs from its fma emulation, so it takes the one-row path.
+      if (!x_f16_exact || kernels::selected_isa() != kernels::Isa::scalar) {
+        return kernels::dot_f16_lanes16_rows(w, w_stride, n_rows, x, n, out);
+      }
+      break;
+    case DotOrder::Plain:
+      break;
+  }
+  for (int i = 0; i < n_rows; ++i) out[i] = dot_f16(order, w + i * w_stride, x, n, x_f16_exact);
 }
 
 BatchNumerics batch_numerics(Numerics mode, const ModelConfig& c, bool f16_kv, int64_t n_tokens) {

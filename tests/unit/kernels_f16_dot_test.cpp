@@ -2,6 +2,8 @@
 // cache, batched head) against their scalar definitions, on lengths with every tail.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <iostream>
@@ -86,6 +88,56 @@ TEST(KernelsF16Dot, SimdEqualsScalarOnEveryTail) {
     EXPECT_GT(tested, 0) << "avx2 has its own F16 dots";
   }
 #endif
+}
+
+// The 16-row forms (one transposing reduction for up to 16 dots) against the one-row SIMD dots,
+// bit for bit: every row count 1..16 (rows past it must stay unwritten), lengths with every tail.
+TEST(KernelsF16Dot, RowsEqualOneDotPerRow) {
+  std::mt19937 rng(11);
+  int tested = 0;
+  for (Isa isa : built_isas()) {
+    const F16DotKernels k = f16_dot_kernels(isa);
+    if (k.vecdot_rows == nullptr) continue;
+    if (!isa_supported(isa)) {
+      std::cout << "[   NOTE   ] " << to_string(isa) << ": not supported by this CPU, not tested\n";
+      continue;
+    }
+    ++tested;
+    for (int64_t n : {1, 16, 17, 64, 96, 128, 200, 1056}) {
+      const int64_t stride = n + 24;  // rows apart, as K rows in the cache
+      std::vector<uint16_t> w;
+      std::vector<float> x, x_f16;
+      for (int r = 0; r < 16; ++r) {
+        const F16Case c = random_case(stride, rng);
+        w.insert(w.end(), c.w.begin(), c.w.end());
+        if (r == 0) {
+          x = c.x;
+          x_f16 = c.x_f16;
+        }
+      }
+      for (int rows = 1; rows <= 16; ++rows) {
+        std::vector<float> got(17, -7.0f);
+        k.vecdot_rows(w.data(), stride, rows, x_f16.data(), n, got.data());
+        for (int r = 0; r < rows; ++r) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[r]),
+                    std::bit_cast<uint32_t>(k.vecdot(w.data() + r * stride, x_f16.data(), n)))
+              << to_string(isa) << " vecdot rows=" << rows << " r=" << r << " n=" << n;
+        }
+        ASSERT_EQ(got[rows], -7.0f) << "row " << rows << " written";
+        std::fill(got.begin(), got.end(), -7.0f);
+        k.lanes16_rows(w.data(), stride, rows, x.data(), n, got.data());
+        for (int r = 0; r < rows; ++r) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[r]),
+                    std::bit_cast<uint32_t>(k.lanes16(w.data() + r * stride, x.data(), n)))
+              << to_string(isa) << " lanes16 rows=" << rows << " r=" << r << " n=" << n;
+        }
+        ASSERT_EQ(got[rows], -7.0f) << "row " << rows << " written";
+      }
+    }
+  }
+  if (isa_supported(Isa::avx512)) {
+    EXPECT_GT(tested, 0) << "avx512 has the 16-row dots";
+  }
 }
 
 }  // namespace
