@@ -61,8 +61,8 @@ double measure_read_bandwidth(int threads) {
   const size_t n = data.size();
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (size_t i = 0; i < n; ++i) data[i] = i;  // touch every page, on the threads that read it
-  double best = 0;
   volatile uint64_t sink = 0;  // the sums are stored, so the reads cannot be dropped
+  std::vector<double> gbs;
   for (int pass = 0; pass < 5; ++pass) {
     const auto start = std::chrono::steady_clock::now();
     uint64_t total = 0;
@@ -72,9 +72,11 @@ double measure_read_bandwidth(int threads) {
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     sink = sink + total;
-    best = std::max(best, static_cast<double>(kBytes) / s / 1e9);
+    gbs.push_back(static_cast<double>(kBytes) / s / 1e9);
   }
-  return best;
+  // The median: on this shared VM a single pass now and then reads ~1.5x faster than the rest.
+  std::nth_element(gbs.begin(), gbs.begin() + 2, gbs.end());
+  return gbs[2];
 }
 
 }  // namespace bitnet::tools

@@ -30,7 +30,7 @@ struct DecodeBound {
 DecodeBound decode_bound(const Model& model, KvType k, KvType v, int n_depth, int n_gen,
                          double read_gbs);
 
-// Read bandwidth in GB/s with `threads` OpenMP threads: the best of 5 passes summing a 512 MiB
+// Read bandwidth in GB/s with `threads` OpenMP threads: the median of 5 passes summing a 512 MiB
 // buffer (larger than any last-level cache here), which is allocated, touched and freed per call.
 double measure_read_bandwidth(int threads);
 
