@@ -152,7 +152,7 @@ void CpuAttention::run_pass(int64_t layer, const LayerBatch& b, int64_t row_begi
             const float* qh = query_of(pr, h);
             float* scores = probs_of(pr, h) + j0;
             if (k_type == KvType::F16) {
-              dot_f16_rows(nm.kq, kv_.k_f16(layer, tile.seq, j0) + offset, c_.n_embd_kv(),
+              dot_f16_rows(nm.kq, kv_.k_f16(layer, tile.seq, j0) + offset, kv_.n_embd_kv(),
                            static_cast<int>(n), qh, hd, round_q, scores);
               continue;
             }

@@ -32,6 +32,7 @@ class CpuAttention {
   static constexpr int64_t kDimBlock = 16;    // V dimensions per P.V job
   static constexpr int64_t kDimBlockQ8 = 64;  // with a Q8_0 V: two blocks, a cache line
   static constexpr int64_t kScoreRows = 16;   // K rows scored together (dot_f16_rows' limit)
+  static_assert(kDimBlock <= 16, "a P.V job's dimensions are one dot_f16_rows call");
 
   CpuAttention(const ModelConfig& config, const KvCache& kv, int n_threads);
 
