@@ -29,10 +29,14 @@ double matrix_bytes(const DenseMatrix& m) {
 
 double decode_weight_bytes(const Model& model) {
   double bytes = 0;
-  for (const auto& t : model.file().tensors()) bytes += static_cast<double>(t.nbytes);
+  for (const auto& t : model.file().tensors()) {
+    bytes += static_cast<double>(t.nbytes);
+  }
   const ModelWeights& w = model.weights();
   const bool tied = w.output.data == w.token_embd.data;
-  if (!tied) bytes -= matrix_bytes(w.token_embd);
+  if (!tied) {
+    bytes -= matrix_bytes(w.token_embd);
+  }
   if (!w.output_quantized.empty()) {
     bytes += static_cast<double>(w.output_quantized.nbytes()) - matrix_bytes(w.output);
   }
@@ -60,15 +64,18 @@ double measure_read_bandwidth(int threads) {
   std::vector<uint64_t> data(kBytes / sizeof(uint64_t));
   const size_t n = data.size();
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (size_t i = 0; i < n; ++i) data[i] = i;  // touch every page, on the threads that read it
+  for (size_t i = 0; i < n; ++i) {  // touch every page, on the threads that read it
+    data[i] = i;
+  }
   volatile uint64_t sink = 0;  // the sums are stored, so the reads cannot be dropped
   std::vector<double> gbs;
   for (int pass = 0; pass < 5; ++pass) {
     const auto start = std::chrono::steady_clock::now();
     uint64_t total = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : total)
-    for (size_t i = 0; i < n; i += 4)
+    for (size_t i = 0; i < n; i += 4) {
       total += (data[i] + data[i + 1]) ^ (data[i + 2] + data[i + 3]);
+    }
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     sink = sink + total;

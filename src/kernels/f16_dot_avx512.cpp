@@ -32,17 +32,17 @@ inline float reduce16(__m512 v) {
 // a + b of the same two values).
 inline __m512 reduce16_rows(const __m512* v) {
   __m512 h[8];  // h[p]: rows of v[2p] (low 256 bits) and v[2p + 1], each lane i + lane i + 8
-  for (int p = 0; p < 8; ++p) {
+  for (int64_t p = 0; p < 8; ++p) {
     h[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
                          _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
   }
   __m512 g[4];  // g[q]: 4 rows (128-bit lanes), each h_i + h_{i+4}
-  for (int q = 0; q < 4; ++q) {
+  for (int64_t q = 0; q < 4; ++q) {
     g[q] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * q], h[2 * q + 1], 0x88),
                          _mm512_shuffle_f32x4(h[2 * q], h[2 * q + 1], 0xDD));
   }
   __m512 e[2];  // e[s]: per 128-bit lane 2 rows x {g0 + g2, g1 + g3}
-  for (int s = 0; s < 2; ++s) {
+  for (int64_t s = 0; s < 2; ++s) {
     e[s] = _mm512_add_ps(_mm512_shuffle_ps(g[2 * s], g[2 * s + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                          _mm512_shuffle_ps(g[2 * s], g[2 * s + 1], _MM_SHUFFLE(3, 2, 3, 2)));
   }
@@ -56,7 +56,7 @@ inline __m512 vecdot_lanes(const uint16_t* w, const float* x, int64_t np) {
                    _mm512_setzero_ps()};
   for (int64_t i = 0; i < np; i += 64) {
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
+    for (int64_t j = 0; j < 4; ++j) {
       acc[j] = _mm512_fmadd_ps(load_f16(w + i + 16 * j), _mm512_loadu_ps(x + i + 16 * j), acc[j]);
     }
   }

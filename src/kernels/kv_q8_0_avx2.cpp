@@ -23,12 +23,12 @@ inline __m256i load_block(const BlockQ8_0& b) {
 // its three levels).
 inline __m256 reduce8_rows(const __m256* v) {
   __m256 t[4];  // t[p]: rows of v[2p] (low 128 bits) and v[2p + 1], each a_i + a_{i+4}
-  for (int p = 0; p < 4; ++p) {
+  for (int64_t p = 0; p < 4; ++p) {
     t[p] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * p], v[2 * p + 1], 0x20),
                          _mm256_permute2f128_ps(v[2 * p], v[2 * p + 1], 0x31));
   }
   __m256 u[2];  // per 128-bit lane, 2 rows x {t0 + t2, t1 + t3}
-  for (int q = 0; q < 2; ++q) {
+  for (int64_t q = 0; q < 2; ++q) {
     u[q] = _mm256_add_ps(_mm256_shuffle_ps(t[2 * q], t[2 * q + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                          _mm256_shuffle_ps(t[2 * q], t[2 * q + 1], _MM_SHUFFLE(3, 2, 3, 2)));
   }

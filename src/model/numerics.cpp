@@ -33,7 +33,9 @@ void dot_f16_rows(DotOrder order, const uint16_t* w, int64_t w_stride, int n_row
     case DotOrder::Plain:
       break;
   }
-  for (int i = 0; i < n_rows; ++i) out[i] = dot_f16(order, w + i * w_stride, x, n, x_f16_exact);
+  for (int i = 0; i < n_rows; ++i) {
+    out[i] = dot_f16(order, w + i * w_stride, x, n, x_f16_exact);
+  }
 }
 
 BatchNumerics batch_numerics(Numerics mode, const ModelConfig& c, bool f16_kv, int64_t n_tokens) {
