@@ -3,6 +3,7 @@
 // them when the AVX-512 kernel set is selected.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/ops_ref.hpp"
@@ -50,7 +51,21 @@ inline __m512 reduce16_rows(const __m512* v) {
                        _mm512_shuffle_ps(e[0], e[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// The 16 lanes dot_f16_vecdot_avx512 reduces (its 64-value steps; the tail is not included).
+// reduce16 of each of n_rows <= 16 rows' lanes (lanes_of(r)), into sums[0..16).
+template <typename LanesOf>
+inline void reduce_rows(int n_rows, float* sums, LanesOf lanes_of) {
+  __m512 v[16];
+  for (int i = 0; i < 16; ++i) {
+    const int row = 4 * (i % 4) + i / 4;  // the order reduce16_rows takes them in
+    v[i] = row < n_rows ? lanes_of(row) : _mm512_setzero_ps();
+  }
+  _mm512_store_ps(sums, reduce16_rows(v));
+}
+
+// The 16 lanes of vec_dot_f16 (its 64-value steps; the tail is added after the reduction). x is
+// exact in F16: the products are exact, so fma == add. Unrolled, the 4 accumulators live in
+// registers; as a loop GCC kept them on the stack, a store-to-load round trip per step (10x
+// slower on long dots).
 inline __m512 vecdot_lanes(const uint16_t* w, const float* x, int64_t np) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                    _mm512_setzero_ps()};
@@ -63,7 +78,15 @@ inline __m512 vecdot_lanes(const uint16_t* w, const float* x, int64_t np) {
   return _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
 }
 
-// The 16 lanes dot_f16_lanes16_avx512 reduces.
+// vec_dot_f16's result: the reduced lanes plus the tail (values np..n) summed in double.
+inline float vecdot_add_tail(float reduced, const uint16_t* w, const float* x, int64_t np,
+                             int64_t n) {
+  double sum = reduced;
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(_cvtsh_ss(w[i]) * x[i]);
+  return static_cast<float>(sum);
+}
+
+// tinyBLAS's 16 fma lanes; the lanes past n keep their value (masked fma).
 inline __m512 lanes16_lanes(const uint16_t* w, const float* x, int64_t n) {
   __m512 acc = _mm512_setzero_ps();
   const int64_t full = n & ~int64_t{15};
@@ -82,66 +105,27 @@ inline __m512 lanes16_lanes(const uint16_t* w, const float* x, int64_t n) {
 
 float dot_f16_vecdot_avx512(const uint16_t* w, const float* x, int64_t n) {
   const int64_t np = n & ~int64_t{63};
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps()};
-  for (int64_t i = 0; i < np; i += 64) {
-    // Unrolled, the 4 accumulators live in registers; as a loop GCC kept them on the stack, a
-    // store-to-load round trip per step (10x slower on long dots).
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {  // x is exact in F16: the products are exact, fma == add
-      acc[j] = _mm512_fmadd_ps(load_f16(w + i + 16 * j), _mm512_loadu_ps(x + i + 16 * j), acc[j]);
-    }
-  }
-  const __m512 lanes = _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
-  double sum = reduce16(lanes);
-  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(_cvtsh_ss(w[i]) * x[i]);
-  return static_cast<float>(sum);
+  return vecdot_add_tail(reduce16(vecdot_lanes(w, x, np)), w, x, np, n);
 }
 
 // tinyBLAS's 16 fma lanes (a real fused multiply-add, as the reference).
 float dot_f16_lanes16_avx512(const uint16_t* w, const float* x, int64_t n) {
-  __m512 acc = _mm512_setzero_ps();
-  const int64_t full = n & ~int64_t{15};
-  for (int64_t c = 0; c < full; c += 16) {
-    acc = _mm512_fmadd_ps(load_f16(w + c), _mm512_loadu_ps(x + c), acc);
-  }
-  if (full < n) {
-    const auto m = static_cast<__mmask16>((1u << (n - full)) - 1);
-    const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + full));
-    acc = _mm512_mask3_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + full), acc, m);
-  }
-  return reduce16(acc);
+  return reduce16(lanes16_lanes(w, x, n));
 }
 
 void dot_f16_vecdot_rows_avx512(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
                                 int64_t n, float* out) {
   const int64_t np = n & ~int64_t{63};
-  __m512 v[16];
-  for (int i = 0; i < 16; ++i) {
-    const int row = 4 * (i % 4) + i / 4;
-    v[i] = row < n_rows ? vecdot_lanes(w + row * w_stride, x, np) : _mm512_setzero_ps();
-  }
   alignas(64) float sums[16];
-  _mm512_store_ps(sums, reduce16_rows(v));
-  for (int r = 0; r < n_rows; ++r) {
-    double sum = sums[r];
-    for (int64_t i = np; i < n; ++i) {
-      sum += static_cast<double>(_cvtsh_ss(w[r * w_stride + i]) * x[i]);
-    }
-    out[r] = static_cast<float>(sum);
-  }
+  reduce_rows(n_rows, sums, [&](int r) { return vecdot_lanes(w + r * w_stride, x, np); });
+  for (int r = 0; r < n_rows; ++r) out[r] = vecdot_add_tail(sums[r], w + r * w_stride, x, np, n);
 }
 
 void dot_f16_lanes16_rows_avx512(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
                                  int64_t n, float* out) {
-  __m512 v[16];
-  for (int i = 0; i < 16; ++i) {
-    const int row = 4 * (i % 4) + i / 4;
-    v[i] = row < n_rows ? lanes16_lanes(w + row * w_stride, x, n) : _mm512_setzero_ps();
-  }
   alignas(64) float sums[16];
-  _mm512_store_ps(sums, reduce16_rows(v));
-  for (int r = 0; r < n_rows; ++r) out[r] = sums[r];
+  reduce_rows(n_rows, sums, [&](int r) { return lanes16_lanes(w + r * w_stride, x, n); });
+  std::copy_n(sums, n_rows, out);
 }
 
 }  // namespace bitnet::kernels

@@ -131,18 +131,6 @@ float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
   const F16DotKernels& k = selected_f16_dots();
   return k.lanes16 != nullptr ? k.lanes16(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
 }
-void dot_f16_vecdot_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x, int64_t n,
-                         float* out) {
-  const F16DotKernels& k = selected_f16_dots();
-  if (k.vecdot_rows != nullptr) return k.vecdot_rows(w, w_stride, n_rows, x, n, out);
-  for (int i = 0; i < n_rows; ++i) out[i] = dot_f16_vecdot(w + i * w_stride, x, n);
-}
-void dot_f16_lanes16_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
-                          int64_t n, float* out) {
-  const F16DotKernels& k = selected_f16_dots();
-  if (k.lanes16_rows != nullptr) return k.lanes16_rows(w, w_stride, n_rows, x, n, out);
-  for (int i = 0; i < n_rows; ++i) out[i] = dot_f16_lanes16(w + i * w_stride, x, n);
-}
 #elif defined(__aarch64__)
 namespace {
 bool use_neon() {
@@ -161,14 +149,6 @@ float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
   // Exact products: the fma of the NEON lanes16 is the plain add of this definition.
   return use_neon() ? dot_f16_lanes16_neon(w, x, n) : dot_f16_lanes16_exact_scalar(w, x, n);
 }
-void dot_f16_vecdot_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x, int64_t n,
-                         float* out) {
-  for (int i = 0; i < n_rows; ++i) out[i] = dot_f16_vecdot(w + i * w_stride, x, n);
-}
-void dot_f16_lanes16_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
-                          int64_t n, float* out) {
-  for (int i = 0; i < n_rows; ++i) out[i] = dot_f16_lanes16(w + i * w_stride, x, n);
-}
 #else
 float dot_f16_vecdot(const uint16_t* w, const float* x, int64_t n) {
   return dot_f16_vecdot_scalar(w, x, n);
@@ -179,15 +159,25 @@ float dot_f16_lanes16(const uint16_t* w, const float* x, int64_t n) {
 float dot_f16_lanes16_exact(const uint16_t* w, const float* x, int64_t n) {
   return dot_f16_lanes16_exact_scalar(w, x, n);
 }
+#endif
+
+// The selected set's 16-row form where it has one, else one dot per row (the same bits).
 void dot_f16_vecdot_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x, int64_t n,
                          float* out) {
+#if defined(__x86_64__) || defined(__i386__)
+  const F16DotKernels& k = selected_f16_dots();
+  if (k.vecdot_rows != nullptr) return k.vecdot_rows(w, w_stride, n_rows, x, n, out);
+#endif
   for (int i = 0; i < n_rows; ++i) out[i] = dot_f16_vecdot(w + i * w_stride, x, n);
 }
 void dot_f16_lanes16_rows(const uint16_t* w, int64_t w_stride, int n_rows, const float* x,
                           int64_t n, float* out) {
+#if defined(__x86_64__) || defined(__i386__)
+  const F16DotKernels& k = selected_f16_dots();
+  if (k.lanes16_rows != nullptr) return k.lanes16_rows(w, w_stride, n_rows, x, n, out);
+#endif
   for (int i = 0; i < n_rows; ++i) out[i] = dot_f16_lanes16(w + i * w_stride, x, n);
 }
-#endif
 
 F16DotKernels f16_dot_kernels(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
